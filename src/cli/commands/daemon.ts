@@ -1,0 +1,27 @@
+/** `broker daemon`: run the daemon in the foreground until SIGTERM/SIGINT; SIGHUP reloads policies. */
+import { parseCommandArgs } from "../args.js";
+import type { CommandContext } from "../context.js";
+import { packageVersion } from "../version.js";
+
+export default async function daemon(ctx: CommandContext): Promise<number> {
+  const parsed = parseCommandArgs(ctx.args, {}, ctx.env);
+  if (parsed.values.help) {
+    ctx.stdout.write("usage: broker daemon [--socket PATH] [--policies DIR] [--state-dir DIR] [--store os|file] [--passphrase-file F]\n");
+    return 0;
+  }
+  const { startDaemon } = await import("../../daemon/start-daemon.js");
+  const running = await startDaemon({ places: parsed.places, env: ctx.env, version: packageVersion() });
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off("SIGTERM", stop);
+      process.off("SIGINT", stop);
+      running.stop().then(
+        () => resolve(0),
+        () => resolve(1),
+      );
+    };
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
+    process.on("SIGHUP", () => void running.reload());
+  });
+}

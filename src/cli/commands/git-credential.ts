@@ -1,0 +1,62 @@
+/**
+ * `broker git-credential get|store|erase`: a git credential helper. `get` answers with the GitHub
+ * installation token of the session (BROKER_SESSION) or of `--task T`, only for that session's
+ * GitHub host; `store` and `erase` do nothing (the broker, not git, owns these tokens).
+ */
+import { BrokerClient } from "../../client/broker-client.js";
+import type { GithubCredentials } from "../../providers/provider.js";
+import { BrokerError } from "../../errors.js";
+import { parseCommandArgs, stringFlag } from "../args.js";
+import type { CommandContext } from "../context.js";
+
+const USAGE = "broker git-credential [--task T] get|store|erase";
+const NEAR_END_MS = 5 * 60_000;
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = "";
+  for await (const chunk of stream) text += chunk.toString();
+  return text;
+}
+
+export function parseGitAttributes(text: string): Record<string, string> {
+  const attrs: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const at = line.indexOf("=");
+    if (at > 0) attrs[line.slice(0, at)] = line.slice(at + 1).replace(/\r$/, "");
+  }
+  return attrs;
+}
+
+async function tokenForTask(client: BrokerClient, task: string): Promise<GithubCredentials | undefined> {
+  const live = (await client.listSessions()).filter((s) => s.task === task).sort((a, b) => b.expiresAt.localeCompare(a.expiresAt));
+  for (const s of live) {
+    const github = (await client.credentials(s.id).catch(() => null))?.github;
+    if (github && Date.parse(github.expiresAt) - Date.now() > NEAR_END_MS) return github;
+  }
+  return (await client.openSession({ task })).credentials?.github;
+}
+
+export default async function gitCredential(ctx: CommandContext): Promise<number> {
+  const parsed = parseCommandArgs(ctx.args, { task: { type: "string" } }, ctx.env);
+  const [action] = parsed.positionals;
+  if (parsed.values.help) {
+    ctx.stdout.write(`usage: ${USAGE}\n`);
+    return 0;
+  }
+  if (action !== "get" && action !== "store" && action !== "erase") {
+    throw new BrokerError("ERR_USAGE", `unknown action ${JSON.stringify(action ?? "")}`, { fix: `usage: ${USAGE}` });
+  }
+  const attrs = parseGitAttributes(await readAll(ctx.stdin));
+  if (action !== "get") return 0;
+
+  const client = new BrokerClient(parsed.places.socket);
+  const sessionId = ctx.env.BROKER_SESSION;
+  const task = stringFlag(parsed, "task");
+  if (!sessionId && !task) throw new BrokerError("ERR_USAGE", "no session: run inside `broker run` or pass --task T", { fix: `usage: ${USAGE}` });
+  const github = sessionId ? (await client.credentials(sessionId)).github : await tokenForTask(client, task!);
+  // Answer nothing for hosts that are not the session's GitHub: git then asks its next helper.
+  if (!github || attrs.host !== github.host || (attrs.protocol !== undefined && attrs.protocol !== github.scheme)) return 0;
+  const expiry = Math.floor(Date.parse(github.expiresAt) / 1000);
+  ctx.stdout.write(`protocol=${github.scheme}\nhost=${github.host}\nusername=x-access-token\npassword=${github.token}\npassword_expiry_utc=${expiry}\n`);
+  return 0;
+}

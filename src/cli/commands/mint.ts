@@ -1,0 +1,35 @@
+/** `broker mint --task T`: open a session that lives until its TTL or `broker revoke`, and print its credentials. */
+import { BrokerClient } from "../../client/broker-client.js";
+import { BrokerError } from "../../errors.js";
+import { sessionEnvVars } from "../../sinks/child-env.js";
+import { formatDotenv, formatShellExports } from "../../sinks/env-file.js";
+import { parseCommandArgs, stringFlag } from "../args.js";
+import { credentialProcessOutput } from "../aws-process-output.js";
+import { printJson, type CommandContext } from "../context.js";
+import { SESSION_OPTIONS, sessionRequestFromFlags } from "../session-request.js";
+
+const USAGE =
+  "broker mint --task T [--ttl DUR] [--format json|env|dotenv|credential-process] [--sandbox DIR [--sandbox-path P]] [--repositories a,b] [--permissions k=v,…]";
+const FORMATS = ["json", "env", "dotenv", "credential-process"] as const;
+
+export default async function mint(ctx: CommandContext): Promise<number> {
+  const parsed = parseCommandArgs(ctx.args, { ...SESSION_OPTIONS, format: { type: "string" } }, ctx.env);
+  if (parsed.values.help) {
+    ctx.stdout.write(`usage: ${USAGE}\n`);
+    return 0;
+  }
+  const format = stringFlag(parsed, "format") ?? "json";
+  if (!(FORMATS as readonly string[]).includes(format)) {
+    throw new BrokerError("ERR_USAGE", `unknown --format ${JSON.stringify(format)}`, { fix: `use one of: ${FORMATS.join(", ")}` });
+  }
+  const request = sessionRequestFromFlags(parsed, USAGE);
+  const session = await new BrokerClient(parsed.places.socket).openSession(request);
+  const credentials = session.credentials ?? { env: {} };
+  if (format === "json") printJson(ctx.stdout, session);
+  else if (format === "credential-process") ctx.stdout.write(`${credentialProcessOutput(credentials, session.task)}\n`);
+  else {
+    const vars = sessionEnvVars({ ...session, credentials }, session.sandbox?.path);
+    ctx.stdout.write(format === "env" ? formatShellExports(vars) : formatDotenv(vars));
+  }
+  return 0;
+}

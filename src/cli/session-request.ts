@@ -1,0 +1,44 @@
+/** Turns the flags `mint` and `run` share into a session request. */
+import type { OpenSessionOptions } from "../client/broker-client.js";
+import { BrokerError } from "../errors.js";
+import { parseRequestedPermissions, parseRequestedRepositories } from "../policy/narrow.js";
+import { parseDuration } from "../util/duration.js";
+import { requireFlag, stringFlag, type OptionsSpec, type ParsedArgs } from "./args.js";
+
+export const SESSION_OPTIONS = {
+  task: { type: "string" },
+  ttl: { type: "string" },
+  sandbox: { type: "string" },
+  "sandbox-path": { type: "string" },
+  repositories: { type: "string" },
+  permissions: { type: "string" },
+} as const satisfies OptionsSpec;
+
+export function sessionRequestFromFlags(parsed: ParsedArgs, usage: string, options: { sandboxTmp?: boolean } = {}): OpenSessionOptions {
+  const task = requireFlag(parsed, "task", usage);
+  const request: OpenSessionOptions = { task };
+  const ttl = stringFlag(parsed, "ttl");
+  if (ttl !== undefined) {
+    const seconds = parseDuration(ttl);
+    if (seconds === null || seconds < 1) throw new BrokerError("ERR_USAGE", `--ttl ${JSON.stringify(ttl)} is not a duration`, { fix: "use e.g. --ttl 15m, --ttl 1h or --ttl 900" });
+    request.ttl = seconds;
+  }
+  const dir = stringFlag(parsed, "sandbox");
+  const path = stringFlag(parsed, "sandbox-path");
+  if (dir !== undefined && options.sandboxTmp) throw new BrokerError("ERR_USAGE", "--sandbox and --sandbox-tmp exclude each other", { fix: `usage: ${usage}` });
+  if (path !== undefined && dir === undefined && !options.sandboxTmp) throw new BrokerError("ERR_USAGE", "--sandbox-path needs --sandbox or --sandbox-tmp", { fix: `usage: ${usage}` });
+  if (dir !== undefined || options.sandboxTmp) {
+    request.sandbox = { ...(dir !== undefined ? { dir } : { tmp: true }), ...(path !== undefined ? { path } : {}) };
+  }
+  const repositories = stringFlag(parsed, "repositories");
+  const permissions = stringFlag(parsed, "permissions");
+  if (repositories !== undefined || permissions !== undefined) {
+    request.scope = {
+      github: {
+        ...(repositories !== undefined ? { repositories: parseRequestedRepositories(repositories) } : {}),
+        ...(permissions !== undefined ? { permissions: parseRequestedPermissions(permissions) } : {}),
+      },
+    };
+  }
+  return request;
+}

@@ -1,0 +1,73 @@
+/**
+ * A typed client for the daemon's socket API, for the CLI and for people who write their own
+ * launch wrappers. It uses node:http only.
+ */
+import { Agent } from "node:http";
+import type { SessionCredentials, SessionView } from "../sessions/types.js";
+import { socketRequest } from "./socket-request.js";
+
+export type { SessionCredentials, SessionView } from "../sessions/types.js";
+export type { AwsCredentials, GithubCredentials } from "../providers/provider.js";
+
+export interface OpenSessionOptions {
+  task: string;
+  /** Whole seconds or a duration such as "15m". */
+  ttl?: number | string;
+  sandbox?: { dir?: string; tmp?: boolean; path?: string };
+  scope?: { github?: { repositories?: string[]; permissions?: Record<string, "read" | "write" | "admin"> } };
+}
+
+export interface BoundSession {
+  session: SessionView;
+  /** Closes the connection the session is bound to; the daemon then ends the session. */
+  release(): void;
+}
+
+export interface Health {
+  ok: boolean;
+  version: string;
+  sessions: number;
+}
+
+export class BrokerClient {
+  constructor(readonly socketPath: string) {}
+
+  health(): Promise<Health> {
+    return this.call<Health>("GET", "/v1/health");
+  }
+
+  /** Opens a session that lives until its TTL or `closeSession`. */
+  openSession(options: OpenSessionOptions): Promise<SessionView> {
+    return this.call<SessionView>("POST", "/v1/sessions", options);
+  }
+
+  /**
+   * Opens a session bound to a connection of its own: it ends when `release()` is called or this
+   * process exits or dies, whichever comes first.
+   */
+  async openBoundSession(options: OpenSessionOptions): Promise<BoundSession> {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const { body } = await socketRequest<SessionView>({ socketPath: this.socketPath, method: "POST", path: "/v1/sessions", body: { ...options, bind: "connection" }, agent });
+    return { session: body, release: () => agent.destroy() };
+  }
+
+  listSessions(): Promise<SessionView[]> {
+    return this.call<SessionView[]>("GET", "/v1/sessions");
+  }
+
+  getSession(id: string): Promise<SessionView> {
+    return this.call<SessionView>("GET", `/v1/sessions/${encodeURIComponent(id)}`);
+  }
+
+  credentials(id: string): Promise<SessionCredentials> {
+    return this.call<SessionCredentials>("GET", `/v1/sessions/${encodeURIComponent(id)}/credentials`);
+  }
+
+  async closeSession(id: string): Promise<void> {
+    await this.call<undefined>("DELETE", `/v1/sessions/${encodeURIComponent(id)}`);
+  }
+
+  private async call<T>(method: "GET" | "POST" | "DELETE", path: string, body?: unknown): Promise<T> {
+    return (await socketRequest<T>({ socketPath: this.socketPath, method, path, body })).body;
+  }
+}

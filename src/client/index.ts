@@ -1,0 +1,3 @@
+export { BrokerClient } from "./broker-client.js";
+export type { BoundSession, Health, OpenSessionOptions, SessionCredentials, SessionView, AwsCredentials, GithubCredentials } from "./broker-client.js";
+export { BrokerError } from "../errors.js";

@@ -1,0 +1,124 @@
+/**
+ * The daemon's HTTP API (CONTRACT.md "Socket API"), built apart from `listen` so tests can
+ * inject requests or listen on a temp socket. Every error leaves as `{error:{code,message}}`.
+ */
+import type { ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import Fastify, { type FastifyInstance, type FastifyError } from "fastify";
+import { BrokerError, isBrokerError } from "../errors.js";
+import type { SessionManager } from "../sessions/session-manager.js";
+import type { OpenSessionRequest } from "../sessions/types.js";
+import { parseDuration } from "../util/duration.js";
+import type { Logger } from "./logger.js";
+import { credentialsSchema, errorSchema, healthSchema, openSessionBody, sessionIdParams, sessionSchema, sessionWithCredentialsSchema } from "./schemas.js";
+
+export interface ServerDeps {
+  sessions: SessionManager;
+  logger: Logger;
+  version: string;
+  /** True once shutdown has begun: new sessions are refused. */
+  stopping: () => boolean;
+}
+
+interface OpenBody {
+  task: string;
+  ttl?: number | string;
+  sandbox?: OpenSessionRequest["sandbox"];
+  scope?: OpenSessionRequest["scope"];
+  bind?: "connection";
+}
+
+const errors = { "4xx": errorSchema, "5xx": errorSchema };
+
+export function buildServer(deps: ServerDeps): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 64 * 1024,
+    // Fastify's defaults would silently drop unknown keys and coerce types; we refuse both.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    return503OnClosing: true,
+  });
+
+  app.setErrorHandler((error: FastifyError | BrokerError, request, reply) => {
+    const mapped = toBrokerError(error);
+    if (mapped.status >= 500) deps.logger.log("error", "request failed", { method: request.method, url: request.url.split("?")[0], code: mapped.code, name: error.name });
+    void reply.status(mapped.status).send({ error: mapped.toJSON() });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const error = new BrokerError("ERR_ROUTE_NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0]?.slice(0, 200)}`, { fix: "see the Socket API in the README" });
+    void reply.status(404).send({ error: error.toJSON() });
+  });
+
+  app.get("/v1/health", { schema: { response: { 200: healthSchema } } }, async () => ({ ok: true, version: deps.version, sessions: deps.sessions.size() }));
+
+  app.post<{ Body: OpenBody }>("/v1/sessions", { schema: { body: openSessionBody, response: { 201: sessionWithCredentialsSchema, ...errors } } }, async (request, reply) => {
+    if (deps.stopping()) throw new BrokerError("ERR_DAEMON_STOPPING", "the daemon is shutting down", { fix: "start it again and retry" });
+    const body = request.body;
+    const session = await deps.sessions.open({
+      task: body.task,
+      ...(body.ttl !== undefined ? { ttlSeconds: requestedTtl(body.ttl) } : {}),
+      ...(body.sandbox ? { sandbox: body.sandbox } : {}),
+      ...(body.scope ? { scope: body.scope } : {}),
+    });
+    if (body.bind === "connection") bindToConnection(request.raw.socket, reply.raw, () => deps.sessions.end(session.id, "disconnect"));
+    return reply.status(201).send(deps.sessions.view(session, true));
+  });
+
+  app.get("/v1/sessions", { schema: { response: { 200: { type: "array", items: sessionSchema } } } }, async () =>
+    deps.sessions.list().map((s) => deps.sessions.view(s, false)),
+  );
+
+  app.get<{ Params: { id: string } }>("/v1/sessions/:id", { schema: { params: sessionIdParams, response: { 200: sessionSchema, ...errors } } }, async (request) =>
+    deps.sessions.view(deps.sessions.get(request.params.id), false),
+  );
+
+  app.get<{ Params: { id: string } }>("/v1/sessions/:id/credentials", { schema: { params: sessionIdParams, response: { 200: credentialsSchema, ...errors } } }, async (request) =>
+    deps.sessions.credentials(deps.sessions.get(request.params.id)),
+  );
+
+  app.delete<{ Params: { id: string } }>("/v1/sessions/:id", { schema: { params: sessionIdParams, response: errors } }, async (request, reply) => {
+    await deps.sessions.end(request.params.id, "close");
+    return reply.status(204).send();
+  });
+
+  return app;
+}
+
+function requestedTtl(ttl: number | string): number {
+  const seconds = parseDuration(ttl);
+  if (seconds === null || seconds < 1) {
+    throw new BrokerError("ERR_BAD_REQUEST", "ttl must be a positive duration such as 900, \"15m\" or \"1h\"", { fix: "send ttl as whole seconds or a duration like 15m" });
+  }
+  return seconds;
+}
+
+/**
+ * `bind: "connection"`: the session ends when the connection that created it closes. The server
+ * would otherwise close an idle keep-alive connection after a few seconds, so that timeout is lifted.
+ */
+function bindToConnection(socket: Socket, response: ServerResponse, end: () => Promise<void>): void {
+  const onClose = () => void end().catch(() => undefined);
+  if (socket.destroyed) return onClose();
+  socket.once("close", onClose);
+  response.once("finish", () => socket.setTimeout(0));
+}
+
+function toBrokerError(error: FastifyError | BrokerError): BrokerError {
+  if (isBrokerError(error)) return error;
+  const fe = error as FastifyError;
+  if (fe.validation) return new BrokerError("ERR_BAD_REQUEST", `invalid request: ${fe.message.slice(0, 300)}`, { fix: "see the Socket API in the README for the body it takes" });
+  switch (fe.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new BrokerError("ERR_BODY_TOO_LARGE", "request body is over 64 KiB", { fix: "send a smaller body" });
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new BrokerError("ERR_UNSUPPORTED_MEDIA_TYPE", "send JSON with content-type: application/json", {});
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
+      return new BrokerError("ERR_BAD_REQUEST", fe.message, {});
+  }
+  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
+    // JSON syntax errors and other client errors: say what is wrong in general terms only.
+    return new BrokerError("ERR_BAD_REQUEST", fe instanceof SyntaxError || /JSON/.test(fe.message) ? "request body is not valid JSON" : `bad request (${fe.code ?? fe.statusCode})`, {});
+  }
+  return new BrokerError("ERR_INTERNAL", "internal error; see the daemon's log", {});
+}

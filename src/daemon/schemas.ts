@@ -1,0 +1,101 @@
+/**
+ * Request and response schemas. Response schemas are also the allow-list of what may leave the
+ * daemon: a field not named here is dropped by the serializer, so no stray secret slips out.
+ */
+const nullableString = { type: ["string", "null"] } as const;
+
+export const openSessionBody = {
+  type: "object",
+  additionalProperties: false,
+  required: ["task"],
+  properties: {
+    task: { type: "string", pattern: "^[a-z0-9][a-z0-9-]{0,62}$" },
+    ttl: { anyOf: [{ type: "integer", minimum: 1, maximum: 31_536_000 }, { type: "string", minLength: 1, maxLength: 40 }] },
+    sandbox: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        dir: { type: "string", minLength: 1, maxLength: 4096 },
+        tmp: { type: "boolean" },
+        path: { type: "string", minLength: 1, maxLength: 4096, pattern: "^/" },
+      },
+    },
+    scope: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        github: {
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            repositories: { type: "array", maxItems: 500, items: { type: "string", minLength: 1, maxLength: 100 } },
+            permissions: { type: "object", maxProperties: 64, additionalProperties: { enum: ["read", "write", "admin"] } },
+          },
+        },
+      },
+    },
+    bind: { enum: ["connection"] },
+  },
+} as const;
+
+export const credentialsSchema = {
+  type: "object",
+  properties: {
+    aws: {
+      type: "object",
+      properties: {
+        accessKeyId: { type: "string" },
+        secretAccessKey: { type: "string" },
+        sessionToken: { type: "string" },
+        expiration: { type: "string" },
+        region: { type: "string" },
+      },
+    },
+    github: {
+      type: "object",
+      properties: {
+        token: { type: "string" },
+        expiresAt: { type: "string" },
+        host: { type: "string" },
+        scheme: { type: "string" },
+        repositories: { type: "array", items: { type: "string" } },
+        permissions: { type: "object", additionalProperties: { type: "string" } },
+      },
+    },
+    env: { type: "object", additionalProperties: { type: "string" } },
+  },
+} as const;
+
+const sessionProperties = {
+  id: { type: "string" },
+  task: { type: "string" },
+  createdAt: { type: "string" },
+  expiresAt: { type: "string" },
+  sandbox: {
+    type: "object",
+    properties: { dir: { type: "string" }, path: { type: "string" }, files: { type: "array", items: { type: "string" } } },
+  },
+} as const;
+
+export const sessionSchema = { type: "object", properties: sessionProperties } as const;
+export const sessionWithCredentialsSchema = { type: "object", properties: { ...sessionProperties, credentials: credentialsSchema } } as const;
+
+export const errorSchema = {
+  type: "object",
+  properties: {
+    error: {
+      type: "object",
+      properties: { code: { type: "string" }, message: { type: "string" }, fix: { type: "string" }, upstreamCode: nullableString, upstreamStatus: { type: ["integer", "null"] } },
+    },
+  },
+} as const;
+
+export const healthSchema = {
+  type: "object",
+  properties: { ok: { type: "boolean" }, version: { type: "string" }, sessions: { type: "integer" } },
+} as const;
+
+export const sessionIdParams = {
+  type: "object",
+  properties: { id: { type: "string", maxLength: 64 } },
+} as const;

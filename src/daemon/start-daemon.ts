@@ -1,0 +1,80 @@
+/**
+ * Wires the daemon together: store, policies, journal (recovering what a dead daemon left),
+ * providers, sessions, the HTTP server on the socket, and the signals that stop or reload it.
+ */
+import { mkdirSync } from "node:fs";
+import { openAuditLog } from "../audit/audit-log.js";
+import type { Places } from "../cli/places.js";
+import { createAwsProvider } from "../providers/aws-sts.js";
+import { createGithubProvider, revokeGithubToken } from "../providers/github-app.js";
+import type { Provider } from "../providers/provider.js";
+import { createStaticProvider } from "../providers/static.js";
+import { loadHandleCipher } from "../sessions/handle-cipher.js";
+import { openJournal } from "../sessions/journal.js";
+import { recoverFromJournal } from "../sessions/recover.js";
+import { createRevocationQueue } from "../sessions/revocation.js";
+import { createSessionManager } from "../sessions/session-manager.js";
+import { openStore } from "../store/open-store.js";
+import { createSandboxSink } from "../sinks/sandbox-sink-impl.js";
+import { buildServer } from "./build-server.js";
+import { listenOnSocket } from "./listen.js";
+import { jsonLogger, type Logger } from "./logger.js";
+import { loadPolicyHolder } from "./policy-holder.js";
+
+export interface DaemonOptions {
+  places: Places;
+  env: NodeJS.ProcessEnv;
+  version: string;
+  logger?: Logger;
+  now?: () => number;
+}
+
+export interface RunningDaemon {
+  /** Ends every session (revoking), closes the socket, flushes the journal and audit log. */
+  stop(): Promise<void>;
+  reload(): Promise<boolean>;
+}
+
+export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon> {
+  const { places } = options;
+  const logger = options.logger ?? jsonLogger();
+  const now = options.now ?? Date.now;
+  mkdirSync(places.stateDir, { recursive: true, mode: 0o700 });
+
+  const store = await openStore(places, options.env);
+  const policies = await loadPolicyHolder(places.policies, logger);
+  const audit = openAuditLog(places.stateDir, now);
+  const cipher = await loadHandleCipher(store, places.stateDir);
+  const { journal, records, torn } = await openJournal(places.stateDir);
+  if (torn) logger.log("warn", "the journal had a torn or corrupt tail; recovered up to the last good record", {});
+
+  const revocation = createRevocationQueue({ revokers: { github: revokeGithubToken }, journal, audit, logger, now });
+  const sandbox = createSandboxSink();
+  await recoverFromJournal(records, { journal, cipher, revocation, sandbox, audit, logger });
+
+  const providerDeps = { store, now };
+  const providers: Provider[] = [createStaticProvider(providerDeps), createAwsProvider(providerDeps), createGithubProvider(providerDeps)] as Provider[];
+  const sessions = createSessionManager({ policies: policies.current, providers, journal, cipher, revocation, sandbox, audit, logger, now });
+
+  let stopping = false;
+  const app = buildServer({ sessions, logger, version: options.version, stopping: () => stopping });
+  await listenOnSocket(app, places.socket);
+  logger.log("info", "daemon listening", { socket: places.socket, store: store.kind, tasks: [...policies.current().keys()] });
+
+  let stopped: Promise<void> | null = null;
+  return {
+    reload: policies.reload,
+    stop() {
+      stopped ??= (async () => {
+        stopping = true;
+        const ended = await sessions.endAll("shutdown");
+        revocation.stop();
+        await app.close();
+        await journal.close();
+        await audit.close();
+        logger.log("info", "daemon stopped", { sessionsEnded: ended });
+      })();
+      return stopped;
+    },
+  };
+}

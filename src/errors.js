@@ -1,0 +1,75 @@
+/**
+ * One error family, end to end. Each failure has a stable `code`; the daemon maps it to an
+ * HTTP status and `{error:{code,message}}`, the CLI maps it to an exit code and prints the
+ * message and the fix. Messages never carry a secret value.
+ */
+/** Exit codes from CONTRACT.md. */
+export const Exit = { ok: 0, error: 1, usage: 2, denied: 3, unreachable: 4, upstream: 5 };
+/** Every stable code, its HTTP status and its CLI exit code. */
+export const CODES = {
+    ERR_USAGE: { status: 400, exit: Exit.usage },
+    ERR_INVALID_SECRET: { status: 400, exit: Exit.usage },
+    ERR_SECRET_NOT_FOUND: { status: 404, exit: Exit.error },
+    ERR_SECRET_TYPE: { status: 400, exit: Exit.error },
+    ERR_STORE_UNAVAILABLE: { status: 503, exit: Exit.error },
+    ERR_STORE_PASSPHRASE_MISSING: { status: 500, exit: Exit.usage },
+    ERR_STORE_PASSPHRASE: { status: 500, exit: Exit.error },
+    ERR_STORE_CORRUPT: { status: 500, exit: Exit.error },
+    ERR_STORE_LOCKED: { status: 503, exit: Exit.error },
+    ERR_POLICY_INVALID: { status: 400, exit: Exit.error },
+    ERR_POLICY_DENIED: { status: 403, exit: Exit.denied },
+    ERR_TASK_UNKNOWN: { status: 404, exit: Exit.denied },
+    ERR_SESSION_LIMIT: { status: 429, exit: Exit.denied },
+    ERR_SESSION_NOT_FOUND: { status: 404, exit: Exit.error },
+    ERR_NESTED_SESSION: { status: 400, exit: Exit.usage },
+    ERR_BAD_REQUEST: { status: 400, exit: Exit.error },
+    ERR_BODY_TOO_LARGE: { status: 413, exit: Exit.error },
+    ERR_ROUTE_NOT_FOUND: { status: 404, exit: Exit.error },
+    ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, exit: Exit.error },
+    ERR_UNSAFE_PATH: { status: 400, exit: Exit.error },
+    ERR_SANDBOX_UNSAFE: { status: 400, exit: Exit.error },
+    ERR_ENV_REFERENCE: { status: 400, exit: Exit.error },
+    ERR_DAEMON_RUNNING: { status: 409, exit: Exit.error },
+    ERR_DAEMON_UNREACHABLE: { status: 503, exit: Exit.unreachable },
+    ERR_DAEMON_STOPPING: { status: 503, exit: Exit.unreachable },
+    ERR_UPSTREAM_AWS: { status: 502, exit: Exit.upstream },
+    ERR_UPSTREAM_GITHUB: { status: 502, exit: Exit.upstream },
+    ERR_UPSTREAM_TIMEOUT: { status: 504, exit: Exit.upstream },
+    ERR_JOURNAL: { status: 500, exit: Exit.error },
+    ERR_INTERNAL: { status: 500, exit: Exit.error },
+};
+export class BrokerError extends Error {
+    code;
+    fix;
+    details;
+    constructor(code, message, options = {}) {
+        super(message, options.cause === undefined ? undefined : { cause: options.cause });
+        this.name = "BrokerError";
+        this.code = code;
+        this.fix = options.fix;
+        this.details = options.details;
+    }
+    get status() {
+        return CODES[this.code].status;
+    }
+    get exitCode() {
+        return CODES[this.code].exit;
+    }
+    toJSON() {
+        return { code: this.code, message: this.message, ...(this.fix ? { fix: this.fix } : {}), ...this.details };
+    }
+}
+export function isBrokerError(value) {
+    return value instanceof BrokerError;
+}
+export function isErrorCode(value) {
+    return typeof value === "string" && Object.hasOwn(CODES, value);
+}
+/** Rebuilds a BrokerError from an API error body, so the CLI can map its code to an exit code. */
+export function fromApiError(status, body) {
+    const err = body?.error;
+    const code = isErrorCode(err?.code) ? err.code : status >= 500 ? "ERR_INTERNAL" : "ERR_BAD_REQUEST";
+    const message = typeof err?.message === "string" ? err.message : `the daemon answered HTTP ${status}`;
+    const fix = typeof err?.fix === "string" ? err.fix : undefined;
+    return new BrokerError(code, message, fix ? { fix } : {});
+}

@@ -1,0 +1,87 @@
+/** The `github:` section: which App installation, which repositories, which permissions. */
+import { isScalar } from "yaml";
+import { httpUrl, integer, listOf, secretName, text } from "./field-checks.js";
+import { levelsFor, PERMISSION_NAMES, permissionProblem } from "./github-permissions.js";
+import type { GithubPolicy, PermissionLevel } from "./types.js";
+import type { At, Check, Rules, Walk } from "./yaml-reader.js";
+import { asMap, closest, deref, mapEntries, readFields, report } from "./yaml-reader.js";
+
+export const DEFAULT_GITHUB_API_URL = "https://api.github.com";
+/** GitHub lists at most 500 repositories in one installation token request. */
+export const MAX_TOKEN_REPOSITORIES = 500;
+
+/** GitHub user/organization logins: letters, digits and hyphens, up to 39. */
+export const GITHUB_LOGIN = /^[A-Za-z0-9][A-Za-z0-9-]{0,38}$/;
+/** Repository names: letters, digits, `.`, `_`, `-`, up to 100 (but not `.` or `..`). */
+export const REPOSITORY_NAME = /^(?!\.{1,2}$)[A-Za-z0-9._-]{1,100}$/;
+
+/** Why `name` is not a repository name the token request accepts, or undefined. */
+export function repositoryNameProblem(name: string): string | undefined {
+  if (name.includes("/")) {
+    return `must be a repository name without its owner: write "${name.slice(name.lastIndexOf("/") + 1)}", not "${name}"`;
+  }
+  if (REPOSITORY_NAME.test(name)) return undefined;
+  return "must be a repository name: 1 to 100 letters, digits, '.', '_' or '-' (not '.' or '..')";
+}
+
+export const repositoryName: Check<string> = text({
+  max: 100,
+  shape: "a repository name",
+  explain: repositoryNameProblem,
+});
+
+/** `permissions: { contents: read, … }`: known names only, each at a level GitHub allows for it. */
+export const permissionsMap: Check<Record<string, PermissionLevel>> = (walk, node, at) => {
+  const map = asMap(walk, node, at);
+  if (!map) return undefined;
+  if (map.items.length === 0) {
+    report(walk, at, "must grant at least one permission, e.g. { contents: read }");
+    return undefined;
+  }
+  const result: Record<string, PermissionLevel> = {};
+  let ok = true;
+  for (const entry of mapEntries(walk, map, at)) {
+    const level = deref(walk, entry.value, entry.at);
+    const raw = isScalar(level) ? level.value : undefined;
+    const problem = permissionProblem(entry.key, raw);
+    if (problem) {
+      const near = levelsFor(entry.key) ? undefined : closest(entry.key, PERMISSION_NAMES);
+      report(walk, entry.at, near ? `${problem}; did you mean ${near}?` : problem);
+      ok = false;
+    } else {
+      result[entry.key] = raw as PermissionLevel;
+    }
+  }
+  return ok && Object.keys(result).length === map.items.length ? result : undefined;
+};
+
+export const GITHUB_RULES = {
+  app: { required: true, check: secretName },
+  api_url: { check: httpUrl },
+  owner: { check: text({ pattern: GITHUB_LOGIN, shape: "a GitHub user or organization login (letters, digits, '-'; up to 39)" }) },
+  installation_id: { check: integer(1, Number.MAX_SAFE_INTEGER) },
+  repositories: {
+    check: listOf(repositoryName, { min: 1, max: MAX_TOKEN_REPOSITORIES, identity: (name) => name.toLowerCase() }),
+  },
+  permissions: { required: true, check: permissionsMap },
+} satisfies Rules;
+
+export function readGithub(walk: Walk, node: unknown, at: At): GithubPolicy | undefined {
+  const read = readFields(walk, node, at, GITHUB_RULES);
+  if (!read) return undefined;
+  const { values, at: where } = read;
+  if (where.owner && where.installation_id) {
+    report(walk, where.installation_id, "give either owner or installation_id, not both");
+  } else if (!where.owner && !where.installation_id) {
+    report(walk, { field: `${at.field}.owner`, line: at.line }, "is required (or installation_id): which installation to use");
+  }
+  if (values.app === undefined || values.permissions === undefined) return undefined;
+  return {
+    app: values.app,
+    apiUrl: values.api_url ?? DEFAULT_GITHUB_API_URL,
+    ...(values.owner !== undefined ? { owner: values.owner } : {}),
+    ...(values.installation_id !== undefined ? { installationId: values.installation_id } : {}),
+    ...(values.repositories !== undefined ? { repositories: values.repositories } : {}),
+    permissions: values.permissions,
+  };
+}

@@ -1,0 +1,35 @@
+/** The static provider: a policy's `env` entries, each from a stored `generic` secret. */
+import { BrokerError } from "../errors.js";
+import type { SessionPlan } from "../policy/types.js";
+import type { EnvCredentials, Lease, Provider, ProviderDeps } from "./provider.js";
+
+export function createStaticProvider(deps: Pick<ProviderDeps, "store">): Provider<"env"> {
+  return {
+    name: "env",
+    applies: (plan: SessionPlan) => Object.keys(plan.env).length > 0,
+    async mint({ plan }): Promise<Lease<EnvCredentials>> {
+      const credentials: EnvCredentials = {};
+      for (const [variable, { secret }] of Object.entries(plan.env)) {
+        const stored = await deps.store.get(secret);
+        if (!stored) {
+          throw new BrokerError("ERR_SECRET_NOT_FOUND", `secret "${secret}" (for ${variable} of task ${plan.task}) is not in the store`, {
+            fix: `store it: broker secret set ${secret} --type generic`,
+          });
+        }
+        if (stored.type !== "generic") {
+          throw new BrokerError("ERR_SECRET_TYPE", `secret "${secret}" is of type ${stored.type}; env entries need a generic secret`, {
+            fix: `store the value as a generic secret under another name and point env.${variable}.secret at it`,
+          });
+        }
+        credentials[variable] = stored.value;
+      }
+      return {
+        credentials,
+        expiresAt: null,
+        fingerprint: `env:${Object.keys(credentials).join(",")}`,
+        secrets: Object.values(credentials),
+        revoke: null,
+      };
+    },
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * Encrypts what the journal must keep to revoke a lease later (a GitHub token, say), with a key
+ * held in the secret store, so no revocable credential is ever in clear on disk.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { CompactEncrypt, compactDecrypt } from "jose";
+import type { RevokeHandle } from "../providers/provider.js";
+import { INTERNAL_PREFIX, type SecretStore } from "../store/secret-store.js";
+
+export interface HandleCipher {
+  seal(handle: RevokeHandle): Promise<string>;
+  open(sealed: string): Promise<RevokeHandle>;
+}
+
+/** One key per state dir, so two daemons (or test runs) never share or race on one key. */
+export function journalKeyName(stateDir: string): string {
+  return `${INTERNAL_PREFIX}journal-key-${createHash("sha256").update(stateDir).digest("hex").slice(0, 12)}`;
+}
+
+export async function loadHandleCipher(store: SecretStore, stateDir: string): Promise<HandleCipher> {
+  const name = journalKeyName(stateDir);
+  let stored = await store.get(name);
+  if (!stored) {
+    await store.set(name, { type: "generic", value: randomBytes(32).toString("base64url") });
+    stored = await store.get(name);
+  }
+  const key = Buffer.from(stored?.value ?? "", "base64url");
+  if (key.length !== 32) throw new Error("the journal key in the secret store is damaged");
+  return {
+    async seal(handle) {
+      return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(handle)))
+        .setProtectedHeader({ alg: "dir", enc: "A256GCM" })
+        .encrypt(key);
+    },
+    async open(sealed) {
+      const { plaintext } = await compactDecrypt(sealed, key);
+      return JSON.parse(new TextDecoder().decode(plaintext)) as RevokeHandle;
+    },
+  };
+}

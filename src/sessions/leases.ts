@@ -1,0 +1,56 @@
+/**
+ * Minting a session's leases from every provider its plan uses, journaling each one before it is
+ * handed out, and working out when a lease must be refreshed.
+ */
+import { randomUUID } from "node:crypto";
+import type { Lease, MintRequest, Provider, ProviderName } from "../providers/provider.js";
+import type { HandleCipher } from "./handle-cipher.js";
+import type { Journal, JournalRecord } from "./journal.js";
+
+export interface LiveLease {
+  id: string;
+  provider: ProviderName;
+  lease: Lease<unknown>;
+  mintedAt: number;
+}
+
+/** Refresh five minutes before expiry, or at two thirds of a short lifetime. */
+export function refreshAt(lease: LiveLease): number | null {
+  if (lease.lease.expiresAt === null) return null;
+  const lifetime = lease.lease.expiresAt - lease.mintedAt;
+  return lease.lease.expiresAt - Math.min(5 * 60_000, lifetime / 3);
+}
+
+export async function mintOne(provider: Provider, request: MintRequest, now: () => number): Promise<LiveLease> {
+  const lease = (await provider.mint(request)) as Lease<unknown>;
+  return { id: randomUUID(), provider: provider.name, lease, mintedAt: now() };
+}
+
+/**
+ * Mints from every provider at once. If any fails, the ones that succeeded are returned in
+ * `minted` so the caller can revoke them; nothing is journaled for a failed open.
+ */
+export async function mintAll(providers: Provider[], request: MintRequest, now: () => number): Promise<{ minted: LiveLease[]; error?: unknown }> {
+  const results = await Promise.allSettled(providers.map((p) => mintOne(p, request, now)));
+  const minted = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  return failed ? { minted, error: failed.reason } : { minted };
+}
+
+export async function leaseRecord(session: string, lease: LiveLease, cipher: HandleCipher): Promise<JournalRecord> {
+  const { revoke, fingerprint, expiresAt } = lease.lease;
+  return {
+    t: "lease",
+    session,
+    lease: lease.id,
+    provider: lease.provider,
+    fingerprint,
+    expiresAt,
+    ...(revoke ? { handle: await cipher.seal(revoke) } : {}),
+  };
+}
+
+export async function journalLeases(journal: Journal, cipher: HandleCipher, session: string, leases: LiveLease[]): Promise<void> {
+  if (leases.length === 0) return;
+  await journal.append(...(await Promise.all(leases.map((l) => leaseRecord(session, l, cipher)))));
+}

@@ -1,0 +1,76 @@
+/**
+ * Crash recovery, run before the daemon accepts a request: every session a previous process left
+ * open is ended (its files removed), every lease not yet revoked is revoked, each audited as
+ * `recover`; then the journal is compacted to the leases still waiting for revocation.
+ */
+import type { AuditLog } from "../audit/audit-log.js";
+import type { Logger } from "../daemon/logger.js";
+import { isBrokerError } from "../errors.js";
+import type { HandleCipher } from "./handle-cipher.js";
+import type { Journal, JournalRecord } from "./journal.js";
+import type { RevocationQueue } from "./revocation.js";
+import type { SandboxSink } from "./sandbox-sink.js";
+
+type OpenRecord = Extract<JournalRecord, { t: "open" }>;
+type LeaseRecord = Extract<JournalRecord, { t: "lease" }>;
+
+export interface RecoverDeps {
+  journal: Journal;
+  cipher: HandleCipher;
+  revocation: RevocationQueue;
+  sandbox: SandboxSink;
+  audit: AuditLog;
+  logger: Logger;
+}
+
+export interface RecoverResult {
+  sessions: number;
+  leases: number;
+  retrying: number;
+}
+
+export async function recoverFromJournal(records: JournalRecord[], deps: RecoverDeps): Promise<RecoverResult> {
+  const open = new Map<string, OpenRecord>();
+  const leases = new Map<string, LeaseRecord>();
+  for (const r of records) {
+    if (r.t === "open") open.set(r.session, r);
+    else if (r.t === "close") open.delete(r.session);
+    else if (r.t === "lease") leases.set(r.lease, r);
+    else leases.delete(r.lease);
+  }
+  const taskOf = (session: string) => open.get(session)?.task ?? null;
+
+  await Promise.all(
+    [...open.values()].map(async (s) => {
+      if (s.sandbox) {
+        await deps.sandbox.removeLeftovers(s.sandbox).catch((error: unknown) =>
+          deps.logger.log("error", "removing a dead session's files failed", { session: s.session, code: isBrokerError(error) ? error.code : "ERR_INTERNAL" }),
+        );
+      }
+      deps.audit.write({ event: "recover", task: s.task, session: s.session, outcome: "closed", ...(s.sandbox ? { sandbox: s.sandbox.dir } : {}) });
+    }),
+  );
+
+  const retrying: LeaseRecord[] = [];
+  await Promise.all(
+    [...leases.values()].map(async (l) => {
+      let handle = null;
+      if (l.handle) {
+        try {
+          handle = await deps.cipher.open(l.handle);
+        } catch {
+          deps.audit.write({ event: "recover", task: taskOf(l.session), session: l.session, outcome: "undecryptable", provider: l.provider, credential: l.fingerprint });
+          return;
+        }
+      }
+      const item = { lease: l.lease, session: l.session, task: taskOf(l.session), provider: l.provider, fingerprint: l.fingerprint, expiresAt: l.expiresAt, handle };
+      if ((await deps.revocation.revoke(item, "recover")) === "retrying") retrying.push(l);
+    }),
+  );
+
+  await deps.journal.rewrite(retrying);
+  if (open.size > 0 || leases.size > 0) {
+    deps.logger.log("info", "recovered from the journal", { sessions: open.size, leases: leases.size, retrying: retrying.length });
+  }
+  return { sessions: open.size, leases: leases.size, retrying: retrying.length };
+}

@@ -1,0 +1,72 @@
+/**
+ * Refresh: a lease that would expire before its session ends is replaced ahead of time. The new
+ * one is journaled, files are rewritten, and then the old one is revoked. A failed refresh is
+ * retried until the old lease expires.
+ */
+import type { AuditLog } from "../audit/audit-log.js";
+import type { Logger } from "../daemon/logger.js";
+import { isBrokerError } from "../errors.js";
+import type { Provider } from "../providers/provider.js";
+import type { HandleCipher } from "./handle-cipher.js";
+import type { Journal } from "./journal.js";
+import { journalLeases, mintOne, refreshAt, type LiveLease } from "./leases.js";
+import type { Session } from "./session-manager.js";
+
+export interface RefreshDeps {
+  providers: Provider[];
+  journal: Journal;
+  cipher: HandleCipher;
+  audit: AuditLog;
+  logger: Logger;
+  now: () => number;
+  isLive(session: Session): boolean;
+  rewriteFiles(session: Session): Promise<void>;
+  release(session: Session, lease: LiveLease): Promise<void>;
+}
+
+const RETRY_MS = 5_000;
+
+export function scheduleRefresh(session: Session, lease: LiveLease, deps: RefreshDeps): void {
+  const at = refreshAt(lease);
+  if (at === null || lease.lease.expiresAt === null || lease.lease.expiresAt >= session.expiresAt) return;
+  arm(session, Math.max(0, at - deps.now()), () => refresh(session, lease, deps));
+}
+
+function arm(session: Session, ms: number, run: () => Promise<void>): void {
+  const timer = setTimeout(() => {
+    session.timers.delete(timer);
+    void run();
+  }, ms);
+  session.timers.add(timer);
+}
+
+async function refresh(session: Session, old: LiveLease, deps: RefreshDeps): Promise<void> {
+  const provider = deps.providers.find((p) => p.name === old.provider);
+  if (!provider || !deps.isLive(session)) return;
+  let fresh: LiveLease;
+  try {
+    fresh = await mintOne(provider, { sessionId: session.id, plan: session.plan, sessionExpiresAt: session.expiresAt }, deps.now);
+    await journalLeases(deps.journal, deps.cipher, session.id, [fresh]);
+  } catch (error) {
+    const code = isBrokerError(error) ? error.code : "ERR_INTERNAL";
+    deps.audit.write({ event: "refresh", task: session.task, session: session.id, outcome: "failed", provider: old.provider, code });
+    deps.logger.log("warn", "refresh failed; will retry", { session: session.id, provider: old.provider, code });
+    if (deps.isLive(session) && old.lease.expiresAt !== null && old.lease.expiresAt > deps.now() + RETRY_MS) {
+      arm(session, RETRY_MS, () => refresh(session, old, deps));
+    }
+    return;
+  }
+  if (!deps.isLive(session)) {
+    await deps.release(session, fresh);
+    return;
+  }
+  session.leases.set(fresh.provider, fresh);
+  try {
+    await deps.rewriteFiles(session);
+  } catch (error) {
+    deps.logger.log("error", "rewriting sandbox files on refresh failed", { session: session.id, code: isBrokerError(error) ? error.code : "ERR_INTERNAL" });
+  }
+  deps.audit.write({ event: "refresh", task: session.task, session: session.id, outcome: "ok", provider: fresh.provider, credential: fresh.lease.fingerprint, replaces: old.lease.fingerprint });
+  await deps.release(session, old);
+  scheduleRefresh(session, fresh, deps);
+}

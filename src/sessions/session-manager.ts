@@ -1,0 +1,237 @@
+/**
+ * Sessions: open → mint → deliver → refresh → end. Every lease is journaled before anything is
+ * handed out; ending a session revokes what can be revoked and removes every file it wrote.
+ */
+import { randomUUID } from "node:crypto";
+import type { AuditLog } from "../audit/audit-log.js";
+import type { Logger } from "../daemon/logger.js";
+import { BrokerError, isBrokerError } from "../errors.js";
+import { narrowRequest } from "../policy/narrow.js";
+import type { Policy, SessionPlan } from "../policy/types.js";
+import type { Provider, ProviderName } from "../providers/provider.js";
+import type { HandleCipher } from "./handle-cipher.js";
+import type { Journal } from "./journal.js";
+import { journalLeases, mintAll, type LiveLease } from "./leases.js";
+import { scheduleRefresh } from "./refresh.js";
+import type { RevocationQueue } from "./revocation.js";
+import type { SandboxHandle, SandboxSink } from "./sandbox-sink.js";
+import type { EndReason, OpenSessionRequest, SessionCredentials, SessionView } from "./types.js";
+
+export interface SessionManagerDeps {
+  policies: () => Map<string, Policy>;
+  providers: Provider[];
+  journal: Journal;
+  cipher: HandleCipher;
+  revocation: RevocationQueue;
+  sandbox: SandboxSink;
+  audit: AuditLog;
+  logger: Logger;
+  now: () => number;
+}
+
+export interface Session {
+  id: string;
+  task: string;
+  plan: SessionPlan;
+  createdAt: number;
+  expiresAt: number;
+  leases: Map<ProviderName, LiveLease>;
+  sandbox?: SandboxHandle;
+  timers: Set<NodeJS.Timeout>;
+  ending: Promise<void> | null;
+}
+
+export interface SessionManager {
+  open(request: OpenSessionRequest): Promise<Session>;
+  get(id: string): Session;
+  list(): Session[];
+  end(id: string, reason: EndReason): Promise<void>;
+  endAll(reason: EndReason, filter?: (s: Session) => boolean): Promise<number>;
+  credentials(session: Session): SessionCredentials;
+  view(session: Session, withCredentials: boolean): SessionView;
+  /** Every secret value the session currently holds (for masking and leak checks). */
+  secrets(session: Session): string[];
+  size(): number;
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export function createSessionManager(deps: SessionManagerDeps): SessionManager {
+  const sessions = new Map<string, Session>();
+  const opening = new Map<string, number>();
+
+  function liveCount(task: string): number {
+    let n = opening.get(task) ?? 0;
+    for (const s of sessions.values()) if (s.task === task) n += 1;
+    return n;
+  }
+
+  function policyFor(task: string): Policy {
+    const policy = deps.policies().get(task);
+    if (!policy) {
+      deps.audit.write({ event: "deny", task, session: null, outcome: "unknown-task" });
+      throw new BrokerError("ERR_TASK_UNKNOWN", `no policy for task "${task}"`, { fix: "list the policies dir, or add <task>.yaml there and send the daemon SIGHUP" });
+    }
+    return policy;
+  }
+
+  function scheduleExpiry(session: Session): void {
+    const fire = () => {
+      const left = session.expiresAt - deps.now();
+      if (left > 0) return arm(left);
+      void manager.end(session.id, "expire").catch((error: unknown) => deps.logger.log("error", "ending an expired session failed", { session: session.id, code: isBrokerError(error) ? error.code : "ERR_INTERNAL" }));
+    };
+    const arm = (ms: number) => {
+      const timer = setTimeout(() => {
+        session.timers.delete(timer);
+        fire();
+      }, Math.min(ms, MAX_TIMER_MS));
+      session.timers.add(timer);
+    };
+    arm(Math.max(0, session.expiresAt - deps.now()));
+  }
+
+  async function releaseLeases(session: Session, leases: Iterable<LiveLease>): Promise<void> {
+    await Promise.all(
+      [...leases].map((l) =>
+        deps.revocation.revoke({ lease: l.id, session: session.id, task: session.task, provider: l.provider, fingerprint: l.lease.fingerprint, expiresAt: l.lease.expiresAt, handle: l.lease.revoke }),
+      ),
+    );
+  }
+
+  const manager: SessionManager = {
+    async open(request) {
+      const policy = policyFor(request.task);
+      let plan: SessionPlan;
+      try {
+        plan = narrowRequest(policy, { ...(request.ttlSeconds !== undefined ? { ttlSeconds: request.ttlSeconds } : {}), ...(request.scope ? { scope: request.scope } : {}) });
+      } catch (error) {
+        if (isBrokerError(error)) deps.audit.write({ event: "deny", task: request.task, session: null, outcome: "denied", code: error.code, reason: error.message });
+        throw error;
+      }
+      if (liveCount(policy.task) >= policy.maxSessions) {
+        deps.audit.write({ event: "deny", task: policy.task, session: null, outcome: "session-limit", limit: policy.maxSessions });
+        throw new BrokerError("ERR_SESSION_LIMIT", `task "${policy.task}" already has ${policy.maxSessions} live sessions (max_sessions)`, {
+          fix: "end one (broker revoke ID), wait for one to expire, or raise max_sessions in the policy",
+        });
+      }
+      opening.set(policy.task, (opening.get(policy.task) ?? 0) + 1);
+      try {
+        return await openSession(plan, request);
+      } finally {
+        const n = (opening.get(policy.task) ?? 1) - 1;
+        if (n > 0) opening.set(policy.task, n);
+        else opening.delete(policy.task);
+      }
+    },
+
+    get(id) {
+      const session = sessions.get(id);
+      if (!session) throw new BrokerError("ERR_SESSION_NOT_FOUND", `no live session "${id}"`, { fix: "list live sessions with `broker sessions`" });
+      return session;
+    },
+
+    list: () => [...sessions.values()],
+    size: () => sessions.size,
+
+    async end(id, reason) {
+      const session = manager.get(id);
+      session.ending ??= endSession(session, reason);
+      return session.ending;
+    },
+
+    async endAll(reason, filter = () => true) {
+      const chosen = [...sessions.values()].filter(filter);
+      await Promise.all(chosen.map((s) => manager.end(s.id, reason).catch(() => undefined)));
+      return chosen.length;
+    },
+
+    credentials(session) {
+      const get = <T>(name: ProviderName) => session.leases.get(name)?.lease.credentials as T | undefined;
+      const aws = get<SessionCredentials["aws"]>("aws");
+      const github = get<SessionCredentials["github"]>("github");
+      return { ...(aws ? { aws } : {}), ...(github ? { github } : {}), env: get<Record<string, string>>("env") ?? {} };
+    },
+
+    view(session, withCredentials) {
+      return {
+        id: session.id,
+        task: session.task,
+        createdAt: new Date(session.createdAt).toISOString(),
+        expiresAt: new Date(session.expiresAt).toISOString(),
+        ...(session.sandbox ? { sandbox: { dir: session.sandbox.dir, path: session.sandbox.path, files: session.sandbox.files } } : {}),
+        ...(withCredentials ? { credentials: manager.credentials(session) } : {}),
+      };
+    },
+
+    secrets(session) {
+      return [...session.leases.values()].flatMap((l) => l.lease.secrets);
+    },
+  };
+
+  async function openSession(plan: SessionPlan, request: OpenSessionRequest): Promise<Session> {
+    const now = deps.now();
+    const session: Session = {
+      id: randomUUID(),
+      task: plan.task,
+      plan,
+      createdAt: now,
+      expiresAt: now + plan.ttlSeconds * 1000,
+      leases: new Map(),
+      timers: new Set(),
+      ending: null,
+    };
+    if (request.sandbox) session.sandbox = await deps.sandbox.prepare(request.sandbox);
+    const sandboxRecord = session.sandbox ? { sandbox: { dir: session.sandbox.dir, tmp: session.sandbox.tmp } } : {};
+    await deps.journal.append({ t: "open", session: session.id, task: session.task, expiresAt: session.expiresAt, ...sandboxRecord });
+
+    const providers = deps.providers.filter((p) => p.applies(plan));
+    const { minted, error } = await mintAll(providers, { sessionId: session.id, plan, sessionExpiresAt: session.expiresAt }, deps.now);
+    try {
+      if (error) throw error;
+      await journalLeases(deps.journal, deps.cipher, session.id, minted);
+      for (const lease of minted) session.leases.set(lease.provider, lease);
+      if (session.sandbox) session.sandbox.files = await deps.sandbox.write(session.sandbox, manager.view(session, false), manager.credentials(session));
+    } catch (failure) {
+      await journalLeases(deps.journal, deps.cipher, session.id, minted.filter((l) => !session.leases.has(l.provider))).catch(() => undefined);
+      for (const lease of minted) session.leases.set(lease.provider, lease);
+      const code = isBrokerError(failure) ? failure.code : "ERR_INTERNAL";
+      deps.audit.write({ event: "mint", task: session.task, session: session.id, outcome: "failed", code });
+      await endSession(session, "failed-open");
+      throw failure;
+    }
+
+    sessions.set(session.id, session);
+    deps.audit.write({ event: "session.open", task: session.task, session: session.id, outcome: "ok", expiresAt: new Date(session.expiresAt).toISOString(), ...(session.sandbox ? { sandbox: session.sandbox.dir } : {}) });
+    for (const lease of minted) {
+      deps.audit.write({ event: "mint", task: session.task, session: session.id, outcome: "ok", provider: lease.provider, credential: lease.lease.fingerprint, validUntil: lease.lease.expiresAt === null ? null : new Date(lease.lease.expiresAt).toISOString() });
+      scheduleRefresh(session, lease, refreshDeps);
+    }
+    scheduleExpiry(session);
+    return session;
+  }
+
+  const refreshDeps = {
+    ...deps,
+    isLive: (s: Session) => sessions.get(s.id) === s && !s.ending,
+    rewriteFiles: async (s: Session) => {
+      if (s.sandbox) s.sandbox.files = await deps.sandbox.write(s.sandbox, manager.view(s, false), manager.credentials(s));
+    },
+    release: (s: Session, lease: LiveLease) => releaseLeases(s, [lease]),
+  };
+
+  async function endSession(session: Session, reason: EndReason): Promise<void> {
+    for (const timer of session.timers) clearTimeout(timer);
+    session.timers.clear();
+    sessions.delete(session.id);
+    if (session.sandbox) {
+      await deps.sandbox.remove(session.sandbox).catch((error: unknown) => deps.logger.log("error", "removing sandbox files failed", { session: session.id, code: isBrokerError(error) ? error.code : "ERR_INTERNAL" }));
+    }
+    await releaseLeases(session, session.leases.values());
+    await deps.journal.append({ t: "close", session: session.id });
+    if (reason === "expire") deps.audit.write({ event: "expire", task: session.task, session: session.id, outcome: "ok" });
+    if (reason !== "failed-open") deps.audit.write({ event: "session.close", task: session.task, session: session.id, outcome: "ok", reason });
+  }
+
+  return manager;
+}
