@@ -203,7 +203,7 @@ describe("upstream failures", () => {
       expect(error.message).toBe(
         `AWS STS AssumeRole failed: AccessDenied: User: arn:aws:iam::123456789012:user/broker-test is not authorized to perform: sts:AssumeRole on resource: ${ROLE}`,
       );
-      expect(error.details).toMatchObject({ upstreamCode: "AccessDenied", upstreamStatus: 403, attempts: 1 });
+      expect(error.details).toMatchObject({ upstreamCode: "AccessDenied", upstreamStatus: 403, attempts: 1, requestId: strict.calls[0]?.requestId });
       expect(error.fix).toContain("trust policy");
       expect(strict.calls).toHaveLength(1);
     } finally {

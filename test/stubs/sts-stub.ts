@@ -51,6 +51,8 @@ export interface StsCall {
   status: number;
   /** `ok`, the STS error code answered, or `fault:<kind>`. */
   outcome: string;
+  /** Sent as x-amzn-RequestId and in the body, as STS does. */
+  requestId: string;
 }
 
 export interface StsStub {
@@ -99,7 +101,7 @@ export async function startStsStub(options: StsStubOptions = {}): Promise<StsStu
     res.writeHead(status, {
       "Content-Type": contentType,
       "Content-Length": Buffer.byteLength(body),
-      "x-amzn-RequestId": newRequestId(),
+      "x-amzn-RequestId": call.requestId,
       // From the stub's clock, so an SDK can correct its clock skew as it does against AWS.
       Date: new Date(now()).toUTCString(),
     });
@@ -122,9 +124,10 @@ export async function startStsStub(options: StsStubOptions = {}): Promise<StsStu
       userAgent: headers.get("user-agent") ?? null,
       status: 0,
       outcome: "ok",
+      requestId: newRequestId(),
     };
     calls.push(call);
-    const requestId = newRequestId();
+    const requestId = call.requestId;
     const fault = takeFault(action);
     if (fault !== null) {
       call.outcome = typeof fault === "string" ? `fault:${fault}` : fault.code;
