@@ -1,7 +1,13 @@
 import { readFileSync } from "node:fs";
 
-/** The package version; src/cli and dist/cli both sit two levels below package.json. */
+/** The package version, from the package.json above this file (dist/cli, or build/src/cli for the demo). */
 export function packageVersion(): string {
-  const text = readFileSync(new URL("../../package.json", import.meta.url), "utf8");
-  return (JSON.parse(text) as { version: string }).version;
+  for (const up of ["../../package.json", "../../../package.json"]) {
+    try {
+      return (JSON.parse(readFileSync(new URL(up, import.meta.url), "utf8")) as { name: string; version: string }).version;
+    } catch {
+      // try one level higher
+    }
+  }
+  return "unknown";
 }

@@ -1,0 +1,33 @@
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { describe, expect, it } from "vitest";
+
+const demoDirs = () => new Set(readdirSync(tmpdir()).filter((n) => n.startsWith("broker-demo-")));
+const demoProcesses = () =>
+  readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, "utf8").includes("broker-demo-");
+      } catch {
+        return false;
+      }
+    });
+
+describe("npm run demo", () => {
+  it("exits 0, shows the token revoked, and leaves no process, socket, file or keychain entry behind", () => {
+    const before = demoDirs();
+    const run = spawnSync("npm", ["run", "--silent", "demo"], { encoding: "utf8", timeout: 120_000 });
+    expect(run.status, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toContain("GitHub: cloned acme/reports");
+    expect(run.stdout).toContain("push to acme/reports refused");
+    expect(run.stdout).toContain("GH_TOKEN=<concealed by broker>");
+    expect(run.stdout).toMatch(/revoked (before|\d+ ms after)/);
+    expect(run.stdout).toContain("any secret in the agent's log, the daemon's log or the audit log: none");
+    expect([...demoDirs()].filter((d) => !before.has(d))).toEqual([]);
+    expect(demoProcesses()).toEqual([]);
+    const keychain = spawnSync("secret-tool", ["search", "--all", "service", "broker"], { encoding: "utf8" });
+    expect(`${keychain.stdout}${keychain.stderr}`).not.toMatch(/demo-(aws-root|gh-app|openai)-/);
+  });
+});

@@ -1,0 +1,146 @@
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "../helpers/tmp.js";
+import { PRINT_ENV, decodeEnv, nodeCmd, randomValue, startRunFixture, type RunFixture } from "./run-fixture.js";
+
+/** The operator's own credentials, which must never reach CMD. */
+const operator: Record<string, string> = {
+  AWS_ACCESS_KEY_ID: `AKIA${randomValue("op").slice(3, 19).toUpperCase()}`,
+  AWS_SECRET_ACCESS_KEY: randomValue("op-secret"),
+  AWS_SESSION_TOKEN: randomValue("op-session"),
+  AWS_SECURITY_TOKEN: randomValue("op-security"),
+  AWS_PROFILE: randomValue("op-profile"),
+  AWS_DEFAULT_PROFILE: randomValue("op-default-profile"),
+  AWS_CONTAINER_CREDENTIALS_FULL_URI: `http://169.254.170.23/${randomValue("op-uri")}`,
+  AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: `/${randomValue("op-rel")}`,
+  AWS_CONTAINER_AUTHORIZATION_TOKEN: randomValue("op-container"),
+  AWS_WEB_IDENTITY_TOKEN_FILE: `/tmp/${randomValue("op-web-identity")}`,
+  AWS_ROLE_ARN: `arn:aws:iam::111122223333:role/${randomValue("op-role")}`,
+  GH_TOKEN: randomValue("ghp_op"),
+  GITHUB_TOKEN: randomValue("ghp_op2"),
+  GH_ENTERPRISE_TOKEN: randomValue("ghe_op"),
+  GITHUB_ENTERPRISE_TOKEN: randomValue("ghe_op2"),
+};
+
+/** Every regular file under dir whose content contains needle. */
+function filesContaining(dir: string, needle: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    const path = join(entry.parentPath, entry.name);
+    if (entry.isFile() && readFileSync(path).includes(needle)) found.push(path);
+  }
+  return found;
+}
+
+describe("broker run: the environment CMD gets", () => {
+  let f: RunFixture;
+  const tmp = tempDir("broker-run-env-");
+  beforeAll(async () => {
+    f = await startRunFixture();
+  });
+  afterAll(async () => {
+    await f.cleanup();
+    tmp.cleanup();
+  });
+
+  it("scrubs the operator's AWS and GitHub credentials and sets the session's", async () => {
+    const result = await f.d.cli(["run", "--task", "agent", "--", ...PRINT_ENV], { env: { ...operator, OPERATOR_PLAIN: "kept" } });
+    expect(result.code, result.stderr).toBe(0);
+    const env = decodeEnv(result.stdout);
+    for (const [name, value] of Object.entries(operator)) {
+      expect(env[name], name).toBeUndefined();
+      expect(Object.values(env).some((v) => v.includes(value)), `${name}'s value leaked`).toBe(false);
+    }
+    expect(env.DEMO_TOKEN).toBe(f.demo);
+    expect(env.OTHER_KEY).toBe(f.other);
+    expect(env.BROKER_TASK).toBe("agent");
+    expect(env.OPERATOR_PLAIN).toBe("kept");
+    expect(env.PATH).toBe(process.env.PATH);
+    expect(env.BROKER_SOCKET).toBeUndefined();
+    expect(env.BROKER_SANDBOX_DIR).toBeUndefined();
+    // BROKER_SESSION names the session the daemon opened for this run.
+    const audit = readFileSync(join(f.d.stateDir, "audit.jsonl"), "utf8");
+    const opened = audit.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { event: string; session: string; task: string });
+    expect(opened.some((l) => l.event === "session.open" && l.session === env.BROKER_SESSION && l.task === "agent")).toBe(true);
+    expect(await f.d.client.listSessions()).toEqual([]);
+  });
+
+  it("keeps BROKER_SOCKET with --keep-socket, so CMD can reach the daemon", async () => {
+    const result = await f.d.cli(["run", "--task", "agent", "--keep-socket", "--", ...PRINT_ENV]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(decodeEnv(result.stdout).BROKER_SOCKET).toBe(f.d.socket);
+  });
+
+  it("sets BROKER_SANDBOX_DIR to the host path of the sandbox", async () => {
+    const dir = tempDir("broker-run-sbx-");
+    try {
+      const result = await f.d.cli(["run", "--task", "agent", "--sandbox", dir.path, "--sandbox-path", "/run/broker", "--", ...PRINT_ENV]);
+      expect(result.code, result.stderr).toBe(0);
+      expect(decodeEnv(result.stdout).BROKER_SANDBOX_DIR).toBe(dir.path);
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it("with --no-env gives BROKER_* but no credential value", async () => {
+    const result = await f.d.cli(["run", "--task", "agent", "--no-env", "--", ...PRINT_ENV], { env: operator });
+    expect(result.code, result.stderr).toBe(0);
+    const env = decodeEnv(result.stdout);
+    expect(env.BROKER_TASK).toBe("agent");
+    expect(env.BROKER_SESSION).toMatch(/\S/);
+    expect(env.DEMO_TOKEN).toBeUndefined();
+    expect(env.OTHER_KEY).toBeUndefined();
+    const values = Object.values(env).join("\n");
+    for (const secret of [f.demo, f.other, ...Object.values(operator)]) expect(values).not.toContain(secret);
+  });
+
+  it("resolves broker://env/ references of --env-file in memory and passes plain values through", async () => {
+    const file = join(tmp.path, "agent.env");
+    const text = "# agent settings\nTOKEN_REF=broker://env/DEMO_TOKEN\nexport OTHER_REF=broker://env/OTHER_KEY\nPLAIN=hello world # a comment\nQUOTED='broker is a literal here'\n";
+    writeFileSync(file, text);
+    const before = statSync(file).mtimeMs;
+    const result = await f.d.cli(["run", "--task", "agent", "--no-env", "--env-file", file, "--", ...PRINT_ENV]);
+    expect(result.code, result.stderr).toBe(0);
+    const env = decodeEnv(result.stdout);
+    expect(env.TOKEN_REF).toBe(f.demo);
+    expect(env.OTHER_REF).toBe(f.other);
+    expect(env.PLAIN).toBe("hello world");
+    expect(env.QUOTED).toBe("broker is a literal here");
+    expect(env.DEMO_TOKEN).toBeUndefined(); // --no-env: only what the file asked for
+    expect(readFileSync(file, "utf8")).toBe(text);
+    expect(statSync(file).mtimeMs).toBe(before);
+    for (const dir of [tmp.path, f.d.root]) {
+      expect(filesContaining(dir, f.demo)).toEqual([]);
+      expect(filesContaining(dir, f.other)).toEqual([]);
+    }
+  });
+
+  it("fails with ERR_ENV_REFERENCE before CMD starts when a reference cannot be resolved, and ends the session", async () => {
+    const file = join(tmp.path, "github.env");
+    writeFileSync(file, "PLAIN=1\nGH_TOKEN=broker://github/token\n");
+    const marker = join(tmp.path, "cmd-ran");
+    const result = await f.d.cli(["run", "--task", "agent", "--env-file", file, "--", ...nodeCmd("require('fs').writeFileSync(process.argv[1], 'ran')", marker)]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("ERR_ENV_REFERENCE");
+    expect(result.stderr).toContain("github.env:2");
+    expect(existsSync(marker)).toBe(false);
+    // Ended by the time broker run has exited, not some time later.
+    expect(await f.d.client.listSessions()).toEqual([]);
+    const audit = readFileSync(join(f.d.stateDir, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string });
+    expect(audit.at(-1)?.event).toBe("session.close");
+  });
+
+  // Known bug outside run.ts: Node itself (nodejs/node#54232, still in Node 20-26) takes a
+  // `--env-file F` anywhere after the script path as its own option, loads F into broker's own
+  // process.env and exits 9 ("node: F: not found") when F is missing, before broker runs.
+  // The fix belongs in how the CLI is launched (a `--` before the script path); until then this
+  // fails as marked. Remove `.fails` once `broker run --env-file MISSING` exits 2.
+  it.fails("refuses an unreadable --env-file before opening any session", async () => {
+    const opened = (await f.d.client.health()).sessions;
+    const result = await f.d.cli(["run", "--task", "agent", "--env-file", join(tmp.path, "missing.env"), "--", "true"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("ERR_USAGE");
+    expect((await f.d.client.health()).sessions).toBe(opened);
+  });
+});
