@@ -26,7 +26,8 @@ describe("a session that outlives its GitHub token", () => {
         return token !== first ? token : undefined;
       }, 10_000, 100);
       const firstRecord = f.stub.token(first)!;
-      expect(firstRecord.revokedAt).not.toBeNull();
+      // The new token is served first; files are replaced next, and then the old token is revoked.
+      await waitFor(() => firstRecord.revokedAt !== null, 5_000, 20);
       expect(firstRecord.revokedAt!).toBeLessThan(firstRecord.expiresAt);
       expect(readFileSync(credentialsFile, "utf8")).toContain(encodeURIComponent(second));
       expect(f.stub.token(second)!.permissions).toEqual({ contents: "read" });
