@@ -1,10 +1,11 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../helpers/daemon.js";
 import { tempDir } from "../helpers/tmp.js";
 import { isAlive, killLeftovers, killPid, nodeCmd, startCli, startRunFixture, type RunFixture } from "./run-fixture.js";
 
+const MASK = "<concealed by broker>";
 const SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1, SIGUSR1: 10, SIGUSR2: 12 } as const;
 
 /** CMD that traps the signals above, says it is ready, and on one prints its name and exits 20+N. */
@@ -86,13 +87,22 @@ describe("broker run: exit codes, signals and the session's end", () => {
     expect(await f.d.client.listSessions()).toEqual([]);
   });
 
-  it("ends the session when CMD exits even if a background child still holds its output", async () => {
-    const run = startCli(f.d, ["run", "--task", "agent", "--", "sh", "-c", "sleep 60 & echo bg $!"]);
-    const pid = Number((await run.waitForStdout(/bg (\d+)/))[1]);
-    orphans.push(pid);
-    const { code } = await Promise.race([run.exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("broker run waited for the background child")), 10_000))]);
-    expect(code).toBe(0);
-    expect(await f.d.client.listSessions()).toEqual([]);
+  it("ends the session when CMD exits, while still masking what a background child of CMD prints later", async () => {
+    const dir = tempDir("broker-run-bg-");
+    try {
+      const go = join(dir.path, "go");
+      // The background child holds CMD's stdout open and prints a credential once told to.
+      const script = `(i=0; while [ ! -e ${go} ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; echo "late $DEMO_TOKEN") & echo started`;
+      const run = startCli(f.d, ["run", "--task", "agent", "--", "sh", "-c", script]);
+      await run.waitForStdout(/started/);
+      await waitFor(async () => (await f.d.client.listSessions()).length === 0, 5_000, 10);
+      writeFileSync(go, "");
+      const { code } = await run.exited;
+      expect(code).toBe(0);
+      expect(run.stdout()).toBe(`started\nlate ${MASK}\n`);
+    } finally {
+      dir.cleanup();
+    }
   });
 
   it("ends the session within a second when broker run itself is SIGKILLed, and removes the sandbox files", async () => {

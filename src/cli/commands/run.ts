@@ -48,6 +48,10 @@ export default async function run(ctx: CommandContext): Promise<number> {
   const client = new BrokerClient(parsed.places.socket);
   const bound = await client.openBoundSession(request);
   const session = bound.session;
+  // DELETE answers once revocation and file removal are done: the session is over before we
+  // exit, on every path (CMD exited, CMD could not start, a bad --env-file reference).
+  let ending: Promise<void> | undefined;
+  const endSession = (): Promise<void> => (ending ??= client.closeSession(session.id).catch(() => undefined));
   let endpoint: { url: string; token: string; close(): Promise<void> } | undefined;
   try {
     const credentials = session.credentials ?? { env: {} };
@@ -67,11 +71,16 @@ export default async function run(ctx: CommandContext): Promise<number> {
       ...extra,
     };
     const masking = parsed.values["no-masking"] !== true;
-    const code = await runChild(command, env, ctx, masking ? credentialValues(credentials) : null, () => client.credentials(session.id));
-    await client.closeSession(session.id).catch(() => undefined);
-    return code;
+    return await runChild(command, env, ctx, {
+      secrets: masking ? credentialValues(credentials) : null,
+      fetch: () => client.credentials(session.id),
+      // The session ends when CMD exits, not when its output does: a background child of CMD
+      // may hold the pipes open long after; its output is still masked, but it has no session.
+      onExit: () => void endSession(),
+    });
   } finally {
     await endpoint?.close();
+    await endSession();
     bound.release();
   }
 }
@@ -84,33 +93,44 @@ async function readEnvFile(path: string): Promise<string> {
   }
 }
 
-type CredentialsFetch = () => Promise<SessionCredentials>;
+interface ChildOptions {
+  /** null: masking is off. */
+  secrets: string[] | null;
+  fetch: () => Promise<SessionCredentials>;
+  onExit: () => void;
+}
 
-/** `secrets` null: masking is off. */
-function runChild(command: string[], env: NodeJS.ProcessEnv, ctx: CommandContext, secrets: string[] | null, fetch: CredentialsFetch): Promise<number> {
+function runChild(command: string[], env: NodeJS.ProcessEnv, ctx: CommandContext, options: ChildOptions): Promise<number> {
+  const { secrets } = options;
   const out = ctx.stdout as NodeJS.WriteStream;
   const err = ctx.stderr as NodeJS.WriteStream;
   const maskOut = secrets !== null && !out.isTTY;
   const maskErr = secrets !== null && !err.isTTY;
   const child = spawn(command[0]!, command.slice(1), { env, stdio: ["inherit", maskOut ? "pipe" : "inherit", maskErr ? "pipe" : "inherit"] });
   const piped = pipeOutput(child, { stdout: maskOut ? out : null, stderr: maskErr ? err : null }, secrets ?? []);
-  const stopRefresh = maskOut || maskErr ? startMaskRefresh(piped.maskers, fetch) : () => undefined;
+  const stopRefresh = maskOut || maskErr ? startMaskRefresh(piped.maskers, options.fetch) : () => undefined;
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
   for (const s of FORWARDED) process.on(s, forward);
+  let exited = false;
+  const onExit = (): void => {
+    if (exited) return;
+    exited = true;
+    stopRefresh();
+    // Nothing left to forward to: from here a signal stops broker run itself, as it normally would.
+    for (const s of FORWARDED) process.off(s, forward);
+    options.onExit();
+  };
 
   return new Promise((resolve, reject) => {
+    child.once("exit", onExit);
     child.once("error", (error: NodeJS.ErrnoException) => {
-      cleanup();
+      onExit();
       reject(new BrokerError("ERR_USAGE", `cannot run ${command[0]} (${error.code ?? error.message})`, { fix: "check the command name and PATH" }));
     });
+    // "close": CMD has exited and its output has ended (every holder of the pipes is gone).
     child.once("close", (code, signal) => {
-      cleanup();
+      onExit();
       void piped.done.then(() => resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)));
     });
   });
-
-  function cleanup(): void {
-    stopRefresh();
-    for (const s of FORWARDED) process.off(s, forward);
-  }
 }

@@ -1,0 +1,138 @@
+/**
+ * The real AWS CLI, run through each way the broker delivers AWS credentials, asks the STS
+ * stand-in who it is: the answer must be the role session named after the broker session.
+ */
+import { execFile } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { assumedRoleArn, awsPolicy, EXTERNAL_ID, randomAwsKey, startAwsFixture, type AwsFixture } from "../helpers/aws-fixture.js";
+import { CLI } from "../helpers/cli.js";
+
+const TASK = "report";
+const policies = (endpoint: string) => ({ [TASK]: awsPolicy(TASK, endpoint, { aws: `  external_id: ${EXTERNAL_ID}\n` }) });
+
+/** The operator's own credentials, which must never reach the command. */
+const decoy = randomAwsKey();
+const OPERATOR_AWS = { AWS_ACCESS_KEY_ID: decoy.accessKeyId, AWS_SECRET_ACCESS_KEY: decoy.secretAccessKey, AWS_PROFILE: "operator" };
+
+interface Identity {
+  session: string;
+  arn: string;
+  lines: Map<string, string>;
+}
+
+/** Reads `name=value` lines the script printed, then the CLI's JSON answer. */
+function parseIdentity(stdout: string): Identity {
+  const lines = new Map<string, string>();
+  const jsonStart = stdout.indexOf("{");
+  for (const line of stdout.slice(0, jsonStart < 0 ? undefined : jsonStart).split("\n")) {
+    const eq = line.indexOf("=");
+    if (eq > 0) lines.set(line.slice(0, eq), line.slice(eq + 1));
+  }
+  const answer = JSON.parse(stdout.slice(jsonStart)) as { Arn: string };
+  return { session: lines.get("session") ?? "", arn: answer.Arn, lines };
+}
+
+describe("the AWS CLI gets the session's role through every delivery", () => {
+  let f: AwsFixture;
+  beforeAll(async () => {
+    f = await startAwsFixture(policies);
+  });
+  afterAll(async () => {
+    await f?.cleanup();
+  });
+
+  const aws = () => `aws --endpoint-url ${f.stub.url} --output json sts get-caller-identity`;
+  const runScript = (flags: string[], script: string) =>
+    f.daemon.cli(["run", "--task", TASK, ...flags, "--", "sh", "-c", `echo "session=$BROKER_SESSION"\n${script}`], { env: f.awsEnv(OPERATOR_AWS) });
+
+  /** The key that signed the last GetCallerIdentity, and the key the broker minted for `session`. */
+  function signerAndMinted(session: string): { signer: string | null | undefined; minted: unknown } {
+    const signer = f.stub.calls.filter((c) => c.action === "GetCallerIdentity").at(-1)?.accessKeyId;
+    const minted = f.audit().find((e) => e.event === "mint" && e.session === session && e.provider === "aws")?.credential;
+    return { signer, minted };
+  }
+
+  it("env: `broker run -- aws` signs with the session's keys, not the operator's", async () => {
+    const result = await runScript([], `echo "expiration=$AWS_CREDENTIAL_EXPIRATION"\nexec ${aws()}`);
+    expect(result.code, result.stderr).toBe(0);
+    const id = parseIdentity(result.stdout);
+    expect(id.arn).toBe(assumedRoleArn(TASK, id.session));
+    expect(Date.parse(id.lines.get("expiration") ?? "")).toBeGreaterThan(Date.now());
+    const { signer, minted } = signerAndMinted(id.session);
+    expect(signer).toMatch(/^ASIA/);
+    expect(signer).toBe(minted);
+  });
+
+  it("sandbox files alone (--no-env): the CLI reads aws/credentials and aws/config", async () => {
+    const script =
+      'echo "envkey=${AWS_ACCESS_KEY_ID:-none}" "envregion=${AWS_REGION:-none}"\n' +
+      `AWS_SHARED_CREDENTIALS_FILE="$BROKER_SANDBOX_DIR/aws/credentials" AWS_CONFIG_FILE="$BROKER_SANDBOX_DIR/aws/config" exec ${aws()}`;
+    const result = await runScript(["--sandbox-tmp", "--no-env"], script);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain("envkey=none envregion=none");
+    const id = parseIdentity(result.stdout);
+    expect(id.arn).toBe(assumedRoleArn(TASK, id.session));
+    const { signer, minted } = signerAndMinted(id.session);
+    expect(signer).toBe(minted);
+  });
+
+  it("--aws-endpoint: the CLI fetches the keys from the container-credentials endpoint", async () => {
+    const script =
+      'echo "envkey=${AWS_ACCESS_KEY_ID:-none}" "uri=${AWS_CONTAINER_CREDENTIALS_FULL_URI%%/aws-credentials/*}"\n' +
+      '[ -n "$AWS_CONTAINER_AUTHORIZATION_TOKEN" ] && echo "token=set"\n' +
+      `exec ${aws()}`;
+    const result = await runScript(["--aws-endpoint"], script);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^envkey=none uri=http:\/\/127\.0\.0\.1:\d+$/m);
+    expect(result.stdout).toContain("token=set");
+    const id = parseIdentity(result.stdout);
+    expect(id.arn).toBe(assumedRoleArn(TASK, id.session));
+    const { signer, minted } = signerAndMinted(id.session);
+    expect(signer).toBe(minted);
+  });
+
+  function credentialProcessConfig(name: string): string {
+    const path = join(f.root, name);
+    writeFileSync(path, `[default]\nregion = us-east-1\ncredential_process = ${process.execPath} ${CLI} credential-process --task ${TASK}\n`);
+    return path;
+  }
+
+  function runAwsCli(env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile("aws", ["--endpoint-url", f.stub.url, "--output", "json", "sts", "get-caller-identity"], { env, timeout: 20_000 }, (error, stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
+      );
+    });
+  }
+
+  it("credential_process in an AWS config file, outside any session, opens a session of the task", async () => {
+    const before = new Set((await f.daemon.client.listSessions()).map((s) => s.id));
+    const config = credentialProcessConfig("config-plain");
+    const result = await runAwsCli(f.awsEnv({ AWS_CONFIG_FILE: config }));
+    expect(result.code, result.stderr).toBe(0);
+    const opened = (await f.daemon.client.listSessions()).filter((s) => !before.has(s.id));
+    expect(opened.map((s) => s.task)).toEqual([TASK]);
+    const session = opened[0]!;
+    try {
+      expect((JSON.parse(result.stdout) as { Arn: string }).Arn).toBe(assumedRoleArn(TASK, session.id));
+      expect(signerAndMinted(session.id).signer).toBe(signerAndMinted(session.id).minted);
+    } finally {
+      await f.daemon.client.closeSession(session.id);
+    }
+  });
+
+  it("credential_process inside `broker run` answers with the run's session instead of opening another", async () => {
+    const config = credentialProcessConfig("config-in-session");
+    const assumesBefore = f.stub.calls.filter((c) => c.action === "AssumeRole").length;
+    const result = await f.daemon.cli(["run", "--task", TASK, "--no-env", "--keep-socket", "--", "sh", "-c", `echo "session=$BROKER_SESSION"\nexec ${aws()}`], {
+      env: f.awsEnv({ AWS_CONFIG_FILE: config }),
+    });
+    expect(result.code, result.stderr).toBe(0);
+    const id = parseIdentity(result.stdout);
+    expect(id.arn).toBe(assumedRoleArn(TASK, id.session));
+    expect(f.stub.calls.filter((c) => c.action === "AssumeRole").length).toBe(assumesBefore + 1);
+    expect(await f.daemon.client.listSessions()).toEqual([]);
+  });
+});
