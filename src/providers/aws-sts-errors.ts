@@ -134,7 +134,8 @@ export function upstreamError(failure: UpstreamFailure, ctx: StsCallContext): Br
   const tries = ctx.attempts === 1 ? "1 attempt" : `${ctx.attempts} attempts`;
   const awsText = scrub(failure.message, ctx.secrets);
   const message =
-    failure.kind === "service" ? `AWS STS ${ctx.action} failed: ${failure.code}: ${awsText}`
+    // After retries, say so: "Throttling" alone reads as if nobody tried again.
+    failure.kind === "service" ? `AWS STS ${ctx.action} failed: ${failure.code}: ${awsText}${ctx.attempts > 1 ? ` (${tries})` : ""}`
     : failure.kind === "timeout" ? `AWS STS ${ctx.action} at ${ctx.endpoint} did not answer within ${ctx.timeoutMs / 1000}s (${tries})`
     : failure.kind === "network" ? `could not reach AWS STS at ${ctx.endpoint}: ${awsText} (${tries})`
     : `AWS STS ${ctx.action} at ${ctx.endpoint} answered HTTP ${failure.status ?? "?"} with something that is not an STS response (${tries})`;

@@ -4,6 +4,7 @@
  * a cleared environment, and one host directory (the session's sandbox directory) bound
  * read-only at a path of our choosing.
  */
+import { spawnSync } from "node:child_process";
 import { lstatSync, readlinkSync } from "node:fs";
 
 /** Stands for `$BROKER_SANDBOX_DIR` in `bindDir`: expanded by `inBrokerSandbox` at run time. */
@@ -77,14 +78,13 @@ export function bwrapCommand(options: BwrapOptions, command: string[]): string[]
  * bound at `options.at`. A tiny sh script swaps the SANDBOX_DIR placeholder for the variable.
  */
 export function inBrokerSandbox(options: Omit<BwrapOptions, "bindDir">, command: string[]): string[] {
+  // $0 is the placeholder; every argument equal to it becomes the directory's path.
   const swap = 'for a; do shift; [ "$a" = "$0" ] && a=$BROKER_SANDBOX_DIR; set -- "$@" "$a"; done; exec bwrap "$@"';
   return ["sh", "-c", swap, SANDBOX_DIR, ...bwrapArgs({ ...options, bindDir: SANDBOX_DIR }), "--", ...command];
 }
 
 /** Whether bwrap can make namespaces here (missing, or forbidden in some containers). */
 export function bwrapWorks(): boolean {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- sync probe at collection time
-  const { spawnSync } = require("node:child_process") as typeof import("node:child_process");
   const probe = spawnSync("bwrap", [...bwrapArgs({ bindDir: "/usr", at: "/mnt/probe" }), "--", "true"], { stdio: "ignore" });
   return probe.status === 0;
 }
