@@ -29,8 +29,9 @@ function readHidden(stdin: CommandContext["stdin"], out: NodeJS.WritableStream, 
   if (!setRawMode) {
     return Promise.reject(new BrokerError("ERR_USAGE", "stdin is a terminal that cannot hide input", { fix: "pipe the value on stdin" }));
   }
-  out.write(prompt);
+  // Echo off before the prompt shows, so nothing typed in reply to it can be echoed.
   setRawMode(true);
+  out.write(prompt);
   return new Promise((resolve, reject) => {
     let value = "";
     let escape = false;

@@ -37,13 +37,24 @@ export function pipeOutput(
     source.pipe(masker);
     // Our own stdout/stderr must stay open after CMD ends, so pipe with end: false.
     masker.pipe(target, { end: false });
+    // Our reader went away (`broker run … | head`): stop reading, so that CMD meets the closed
+    // pipe as it would without us in between (EPIPE, SIGPIPE), instead of broker run dying on an
+    // unhandled EPIPE. One broker run per process: the listener may stay.
+    target.on("error", () => {
+      masker.unpipe(target);
+      source.destroy();
+      masker.destroy();
+    });
     pending.push(finished(masker).then(() => undefined, () => undefined));
   }
   return { maskers, done: Promise.all(pending).then(() => undefined) };
 }
 
-/** Values change on refresh: poll the session now and then so new ones are masked too. */
-export function startMaskRefresh(maskers: MaskingStream[], fetch: () => Promise<SessionCredentials>, everyMs = 20_000): () => void {
+/**
+ * Values change on refresh: poll the session every few seconds so new ones are masked too. (The
+ * daemon refreshes minutes before expiry, and a fresh value is rarely printed the moment it exists.)
+ */
+export function startMaskRefresh(maskers: MaskingStream[], fetch: () => Promise<SessionCredentials>, everyMs = 3_000): () => void {
   const timer = setInterval(() => {
     fetch().then(
       (credentials) => {

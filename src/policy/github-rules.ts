@@ -2,27 +2,13 @@
 import { isScalar } from "yaml";
 import { httpUrl, integer, listOf, secretName, text } from "./field-checks.js";
 import { levelsFor, PERMISSION_NAMES, permissionProblem } from "./github-permissions.js";
+import { GITHUB_LOGIN, MAX_TOKEN_REPOSITORIES, repositoryNameProblem } from "./github-names.js";
 import type { GithubPolicy, PermissionLevel } from "./types.js";
 import type { At, Check, Rules, Walk } from "./yaml-reader.js";
 import { asMap, closest, deref, mapEntries, readFields, report } from "./yaml-reader.js";
 
 export const DEFAULT_GITHUB_API_URL = "https://api.github.com";
-/** GitHub lists at most 500 repositories in one installation token request. */
-export const MAX_TOKEN_REPOSITORIES = 500;
-
-/** GitHub user/organization logins: letters, digits and hyphens, up to 39. */
-export const GITHUB_LOGIN = /^[A-Za-z0-9][A-Za-z0-9-]{0,38}$/;
-/** Repository names: letters, digits, `.`, `_`, `-`, up to 100 (but not `.` or `..`). */
-export const REPOSITORY_NAME = /^(?!\.{1,2}$)[A-Za-z0-9._-]{1,100}$/;
-
-/** Why `name` is not a repository name the token request accepts, or undefined. */
-export function repositoryNameProblem(name: string): string | undefined {
-  if (name.includes("/")) {
-    return `must be a repository name without its owner: write "${name.slice(name.lastIndexOf("/") + 1)}", not "${name}"`;
-  }
-  if (REPOSITORY_NAME.test(name)) return undefined;
-  return "must be a repository name: 1 to 100 letters, digits, '.', '_' or '-' (not '.' or '..')";
-}
+export { GITHUB_LOGIN, MAX_TOKEN_REPOSITORIES, REPOSITORY_NAME, repositoryNameProblem } from "./github-names.js";
 
 export const repositoryName: Check<string> = text({
   max: 100,

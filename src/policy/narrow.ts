@@ -6,9 +6,9 @@
 import { BrokerError } from "../errors.js";
 import { formatDuration } from "../util/duration.js";
 import { levelsFor, levelWithin, PERMISSION_NAMES, permissionProblem } from "./github-permissions.js";
-import { MAX_TOKEN_REPOSITORIES, repositoryNameProblem } from "./github-rules.js";
+import { MAX_TOKEN_REPOSITORIES, repositoryNameProblem } from "./github-names.js";
+import { closest } from "./closest.js";
 import type { GithubPolicy, PermissionLevel, Policy, RequestScope, SessionPlan } from "./types.js";
-import { closest } from "./yaml-reader.js";
 
 export interface NarrowRequest {
   ttlSeconds?: number;

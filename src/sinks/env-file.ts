@@ -18,7 +18,7 @@ export interface DotenvEntry {
 
 const KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 const REFERENCE_PREFIX = "broker://";
-const ESCAPES = new Map([["n", "\n"], ["r", "\r"], ["t", "\t"], ['"', '"'], ["\\", "\\"]]);
+const ESCAPES = new Map([["n", "\n"], ["r", "\r"], ["t", "\t"], ['"', '"'], ["\\", "\\"], ["$", "$"], ["`", "`"]]);
 const AWS_FIELDS = new Map<string, "accessKeyId" | "secretAccessKey" | "sessionToken">([
   ["access_key_id", "accessKeyId"],
   ["secret_access_key", "secretAccessKey"],
@@ -147,9 +147,12 @@ export function formatShellExports(vars: Record<string, string>): string {
     .join("");
 }
 
-/** Whether a dotenv parser would read the value back differently unquoted. */
+/**
+ * Whether the value must be quoted: anything beyond a plain word, so that both dotenv parsers and
+ * a POSIX shell sourcing the file (`. /run/broker/env`) read back exactly the value.
+ */
 function needsQuotes(value: string): boolean {
-  return /^\s|\s$|[#"'`\n\r]/.test(value);
+  return /[^A-Za-z0-9_./:@%+,=-]/.test(value);
 }
 
 /** `broker mint --format dotenv` and the sandbox `env` file: `K=V`, quoted only when needed. */
@@ -159,7 +162,7 @@ export function formatDotenv(vars: Record<string, string>): string {
       if (!needsQuotes(v)) return `${k}=${v}\n`;
       // Single quotes are literal in every dotenv dialect; double quotes only when we must.
       if (!/['\n\r]/.test(v)) return `${k}='${v}'\n`;
-      return `${k}="${v.replace(/[\\"\n\r]/g, (c) => ({ "\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r" })[c] as string)}"\n`;
+      return `${k}="${v.replace(/[\\"$`\n\r]/g, (c) => ({ "\\": "\\\\", '"': '\\"', $: "\\$", "`": "\\`", "\n": "\\n", "\r": "\\r" })[c] as string)}"\n`;
     })
     .join("");
 }

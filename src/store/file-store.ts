@@ -8,7 +8,7 @@ import { createDecipheriv, pbkdf2, randomBytes } from "node:crypto";
 import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { BrokerError } from "../errors.js";
+import { BrokerError, isBrokerError } from "../errors.js";
 import { withFileLock } from "./file-lock.js";
 import { INTERNAL_PREFIX, SECRET_TYPES, type SecretEntry, type SecretStore, type StoredSecret } from "./secret-store.js";
 
@@ -44,14 +44,23 @@ export function fileStore(options: FileStoreOptions): SecretStore {
   }
 
   async function update(change: (secrets: Secrets) => boolean): Promise<boolean> {
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    return withFileLock(`${path}.lock`, async () => {
-      const secrets = new Map(await load());
-      if (!change(secrets)) return false;
-      await writeAtomically(path, await encryptSecrets(secrets, passphrase));
-      cache = undefined;
-      return true;
-    });
+    try {
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      return await withFileLock(`${path}.lock`, async () => {
+        const secrets = new Map(await load());
+        if (!change(secrets)) return false;
+        await writeAtomically(path, await encryptSecrets(secrets, passphrase));
+        cache = undefined;
+        return true;
+      });
+    } catch (error) {
+      if (isBrokerError(error)) throw error;
+      const code = (error as NodeJS.ErrnoException).code ?? "error";
+      throw new BrokerError("ERR_STORE_UNAVAILABLE", `the secret file ${path} could not be written (${code}); it was left as it was`, {
+        fix: `check that ${dirname(path)} belongs to you and is writable, and that the disk is not full`,
+        cause: error,
+      });
+    }
   }
 
   return {

@@ -2,19 +2,27 @@
  * The real AWS CLI, run through each way the broker delivers AWS credentials, asks the STS
  * stand-in who it is: the answer must be the role session named after the broker session.
  */
-import { execFile } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { execFile, execSync } from "node:child_process";
+import { existsSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assumedRoleArn, awsPolicy, EXTERNAL_ID, randomAwsKey, startAwsFixture, type AwsFixture } from "../helpers/aws-fixture.js";
 import { CLI } from "../helpers/cli.js";
 
 const TASK = "report";
-const policies = (endpoint: string) => ({ [TASK]: awsPolicy(TASK, endpoint, { aws: `  external_id: ${EXTERNAL_ID}\n` }) });
+/** One live session at most: what a session kept per `aws` command would run into. */
+const CP_TASK = "cp-report";
+const policies = (endpoint: string) => ({
+  [TASK]: awsPolicy(TASK, endpoint, { aws: `  external_id: ${EXTERNAL_ID}\n` }),
+  [CP_TASK]: `max_sessions: 1\n${awsPolicy(CP_TASK, endpoint, { aws: `  external_id: ${EXTERNAL_ID}\n` })}`,
+});
 
 /** The operator's own credentials, which must never reach the command. */
 const decoy = randomAwsKey();
 const OPERATOR_AWS = { AWS_ACCESS_KEY_ID: decoy.accessKeyId, AWS_SECRET_ACCESS_KEY: decoy.secretAccessKey, AWS_PROFILE: "operator" };
+
+/** The CLI on PATH (here v1), and Debian's v2 too when it is installed apart from it. */
+const AWS_CLIS = ["aws", ...(existsSync("/usr/bin/aws") && realpathSync(execSync("command -v aws", { encoding: "utf8", shell: "/bin/sh" }).trim()) !== "/usr/bin/aws" ? ["/usr/bin/aws"] : [])];
 
 interface Identity {
   session: string;
@@ -43,7 +51,7 @@ describe("the AWS CLI gets the session's role through every delivery", () => {
     await f?.cleanup();
   });
 
-  const aws = () => `aws --endpoint-url ${f.stub.url} --output json sts get-caller-identity`;
+  const aws = (cli = "aws") => `${cli} --endpoint-url ${f.stub.url} --output json sts get-caller-identity`;
   const runScript = (flags: string[], script: string) =>
     f.daemon.cli(["run", "--task", TASK, ...flags, "--", "sh", "-c", `echo "session=$BROKER_SESSION"\n${script}`], { env: f.awsEnv(OPERATOR_AWS) });
 
@@ -78,11 +86,11 @@ describe("the AWS CLI gets the session's role through every delivery", () => {
     expect(signer).toBe(minted);
   });
 
-  it("--aws-endpoint: the CLI fetches the keys from the container-credentials endpoint", async () => {
+  it.each(AWS_CLIS)("--aws-endpoint: the CLI (%s) fetches the keys from the container-credentials endpoint", async (cli) => {
     const script =
       'echo "envkey=${AWS_ACCESS_KEY_ID:-none}" "uri=${AWS_CONTAINER_CREDENTIALS_FULL_URI%%/aws-credentials/*}"\n' +
       '[ -n "$AWS_CONTAINER_AUTHORIZATION_TOKEN" ] && echo "token=set"\n' +
-      `exec ${aws()}`;
+      `exec ${aws(cli)}`;
     const result = await runScript(["--aws-endpoint"], script);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/^envkey=none uri=http:\/\/127\.0\.0\.1:\d+$/m);
@@ -93,9 +101,9 @@ describe("the AWS CLI gets the session's role through every delivery", () => {
     expect(signer).toBe(minted);
   });
 
-  function credentialProcessConfig(name: string): string {
+  function credentialProcessConfig(name: string, task = TASK): string {
     const path = join(f.root, name);
-    writeFileSync(path, `[default]\nregion = us-east-1\ncredential_process = ${process.execPath} ${CLI} credential-process --task ${TASK}\n`);
+    writeFileSync(path, `[default]\nregion = us-east-1\ncredential_process = ${process.execPath} ${CLI} credential-process --task ${task}\n`);
     return path;
   }
 
@@ -107,20 +115,24 @@ describe("the AWS CLI gets the session's role through every delivery", () => {
     });
   }
 
-  it("credential_process in an AWS config file, outside any session, opens a session of the task", async () => {
-    const before = new Set((await f.daemon.client.listSessions()).map((s) => s.id));
-    const config = credentialProcessConfig("config-plain");
-    const result = await runAwsCli(f.awsEnv({ AWS_CONFIG_FILE: config }));
-    expect(result.code, result.stderr).toBe(0);
-    const opened = (await f.daemon.client.listSessions()).filter((s) => !before.has(s.id));
-    expect(opened.map((s) => s.task)).toEqual([TASK]);
-    const session = opened[0]!;
-    try {
-      expect((JSON.parse(result.stdout) as { Arn: string }).Arn).toBe(assumedRoleArn(TASK, session.id));
-      expect(signerAndMinted(session.id).signer).toBe(signerAndMinted(session.id).minted);
-    } finally {
-      await f.daemon.client.closeSession(session.id);
+  it("credential_process in an AWS config file, outside any session, uses a session it ends at once", async () => {
+    const config = credentialProcessConfig("config-plain", CP_TASK);
+    const opened = new Set(f.audit().filter((e) => e.event === "session.open").map((e) => e.session));
+    // Three `aws` commands against a task allowing one live session: none may be refused.
+    for (let i = 0; i < 3; i += 1) {
+      const result = await runAwsCli(f.awsEnv({ AWS_CONFIG_FILE: config }));
+      expect(result.code, result.stderr).toBe(0);
+      const session = f.audit().find((e) => e.event === "session.open" && !opened.has(e.session))!.session as string;
+      opened.add(session);
+      expect((JSON.parse(result.stdout) as { Arn: string }).Arn).toBe(assumedRoleArn(CP_TASK, session));
+      const { signer, minted } = signerAndMinted(session);
+      expect(signer).toBe(minted);
+      // STS keeps the credentials valid until their expiry; the session itself is gone.
+      const revoked = f.audit().find((e) => e.event === "revoke" && e.session === session);
+      expect(revoked).toMatchObject({ outcome: "not-revocable", credential: minted });
+      expect(Date.parse(String(revoked!.validUntil))).toBeGreaterThan(Date.now() + 10 * 60_000);
     }
+    expect(await f.daemon.client.listSessions()).toEqual([]);
   });
 
   it("credential_process inside `broker run` answers with the run's session instead of opening another", async () => {

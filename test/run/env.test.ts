@@ -131,12 +131,9 @@ describe("broker run: the environment CMD gets", () => {
     expect(audit.at(-1)?.event).toBe("session.close");
   });
 
-  // Known bug outside run.ts: Node itself (nodejs/node#54232, still in Node 20-26) takes a
-  // `--env-file F` anywhere after the script path as its own option, loads F into broker's own
-  // process.env and exits 9 ("node: F: not found") when F is missing, before broker runs.
-  // The fix belongs in how the CLI is launched (a `--` before the script path); until then this
-  // fails as marked. Remove `.fails` once `broker run --env-file MISSING` exits 2.
-  it.fails("refuses an unreadable --env-file before opening any session", async () => {
+  // Regression: Node (nodejs/node#54232) took `--env-file F` after the script path as its own option;
+  // the CLI is launched as `node -- bin.js`, so broker reads the flag.
+  it("refuses an unreadable --env-file before opening any session", async () => {
     const opened = (await f.d.client.health()).sessions;
     const result = await f.d.cli(["run", "--task", "agent", "--env-file", join(tmp.path, "missing.env"), "--", "true"]);
     expect(result.code).toBe(2);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI } from "../helpers/cli.js";
 import { tempDir } from "../helpers/tmp.js";
-import { nodeCmd, startRunFixture, type RunFixture } from "./run-fixture.js";
+import { killLeftovers, nodeCmd, startCli, startRunFixture, type RunFixture } from "./run-fixture.js";
 
 const MASK = "<concealed by broker>";
 const shq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -16,6 +16,7 @@ describe("broker run: masking CMD's output", () => {
     f = await startRunFixture();
   });
   afterAll(async () => {
+    killLeftovers();
     await f.cleanup();
     tmp.cleanup();
   });
@@ -80,6 +81,21 @@ describe("broker run: masking CMD's output", () => {
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toBe(`${f.demo}\n`);
     expect(result.stderr).toBe(`${f.other}\n`);
+  });
+
+  it("hands CMD the closed pipe and returns CMD's code when broker run's reader goes away (… | head)", async () => {
+    const writer = nodeCmd(
+      `process.stdout.on("error", (e) => { console.error("cmd saw " + (["EPIPE", "ECONNRESET"].includes(e.code) ? "a closed pipe" : e.code)); process.exit(7); });
+       const write = () => process.stdout.write(process.env.DEMO_TOKEN + "\\n", (e) => e || setImmediate(write)); write();`,
+    );
+    const run = startCli(f.d, ["run", "--task", "agent", "--", ...writer]);
+    await run.waitForStdout(new RegExp(`${MASK}\\n${MASK}\\n`));
+    run.child.stdout!.destroy();
+    const { code } = await run.exited;
+    expect(run.stderr()).toBe("cmd saw a closed pipe\n"); // and no crash of broker run on EPIPE
+    expect(code).toBe(7);
+    expect(run.stdout()).not.toContain(f.demo);
+    expect(await f.d.client.listSessions()).toEqual([]);
   });
 
   /** Runs `broker run …` with its stdout and stderr on a pseudo-terminal (script(1)); returns what the terminal showed. */

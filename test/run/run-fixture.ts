@@ -59,7 +59,7 @@ const running = new Set<ChildProcess>();
 
 /** Starts `broker …` in the background (stdin a pipe the test may write to). */
 export function startCli(d: TestDaemon, args: string[], env: NodeJS.ProcessEnv = {}): RunningCli {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...d.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--", CLI, ...args], { env: { ...d.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
   running.add(child);
   let out = "";
   let err = "";

@@ -142,7 +142,7 @@ const tricky = ["", "plain", "with space", " lead", "trail ", "it's", 'say "hi"'
 describe("formatDotenv", () => {
   it("quotes only values that need it", () => {
     expect(formatDotenv({ A: "abc", B: "store --file=/s/git/credentials", C: "a b#c", D: "" })).toBe(
-      "A=abc\nB=store --file=/s/git/credentials\nC='a b#c'\nD=\n",
+      "A=abc\nB='store --file=/s/git/credentials'\nC='a b#c'\nD=\n",
     );
   });
 

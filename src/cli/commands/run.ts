@@ -59,7 +59,15 @@ export default async function run(ctx: CommandContext): Promise<number> {
     if (parsed.values["aws-endpoint"] === true) {
       if (!credentials.aws) throw new BrokerError("ERR_USAGE", `--aws-endpoint: task "${session.task}" gives no AWS credentials`, { fix: "drop --aws-endpoint or use a task with an aws: block" });
       const { startAwsEndpoint } = await import("../../sinks/aws-endpoint.js");
-      endpoint = await startAwsEndpoint(async () => (await client.credentials(session.id).catch(() => null))?.aws ?? null);
+      // Only an ended session answers 404; any other failure becomes a 5xx the SDKs retry.
+      endpoint = await startAwsEndpoint(async () => {
+        try {
+          return (await client.credentials(session.id)).aws ?? null;
+        } catch (error) {
+          if (error instanceof BrokerError && error.code === "ERR_SESSION_NOT_FOUND") return null;
+          throw error;
+        }
+      });
     }
     const env = {
       ...buildChildEnv(ctx.env, { ...session, credentials }, {

@@ -68,10 +68,8 @@ export default async function secret(ctx: CommandContext): Promise<number> {
     case "set":
       return set(ctx, parsed);
     case "list":
-    case "ls":
       return list(ctx, parsed);
     case "rm":
-    case "remove":
       return remove(ctx, parsed);
     case undefined:
       ctx.stderr.write(USAGE);

@@ -1,0 +1,46 @@
+/**
+ * The throughput ceiling: a bare node:http server on a Unix socket, in a process of its own,
+ * that parses the request body and answers POST with a JSON body as large as the daemon's
+ * session answer (201) and DELETE with 204. Nothing a real daemon does can be faster on this box.
+ *
+ * usage: node ceiling-server.js SOCKET BODY_BYTES   (prints "ready" once listening; SIGTERM stops it)
+ */
+import { randomUUID } from "node:crypto";
+import { createServer } from "node:http";
+import { rmSync } from "node:fs";
+
+const [socketPath, bytesArg] = process.argv.slice(2);
+const bodyBytes = Number(bytesArg);
+if (!socketPath || !Number.isInteger(bodyBytes) || bodyBytes < 64) {
+  process.stderr.write("usage: ceiling-server.js SOCKET BODY_BYTES\n");
+  process.exit(2);
+}
+
+function answer(): string {
+  const head = `{"id":"${randomUUID()}","pad":"`;
+  return `${head}${"x".repeat(Math.max(0, bodyBytes - head.length - 2))}"}`;
+}
+
+const server = createServer((req, res) => {
+  let text = "";
+  req.setEncoding("utf8");
+  req.on("data", (d: string) => (text += d));
+  req.on("end", () => {
+    if (req.method === "POST") {
+      JSON.parse(text || "{}");
+      const body = answer();
+      res.writeHead(201, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) }).end(body);
+    } else if (req.method === "DELETE") {
+      res.writeHead(204).end();
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+});
+
+rmSync(socketPath, { force: true });
+server.listen(socketPath, () => process.stdout.write("ready\n"));
+process.on("SIGTERM", () => {
+  server.closeAllConnections();
+  server.close(() => process.exit(0));
+});

@@ -1,0 +1,110 @@
+/**
+ * 2. Daemon throughput and latency: sessions opened and closed per second over the socket API at
+ * concurrency 1 and 64 (static provider), against the ceiling — a bare node:http server on a
+ * Unix socket in its own process answering a same-sized JSON body — driven by the same client.
+ */
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Cleanups } from "./fixture.js";
+import { type BenchRoot, type Daemon } from "./fixture.js";
+import { call, keepAliveAgent, runLoad, sessionCycle, type LoadResult } from "./http-load.js";
+import type { Report } from "./report.js";
+import { versus } from "./report.js";
+import { median, percentile } from "./stats.js";
+import { TASK } from "./tasks.js";
+
+const SECTION = "2 daemon";
+const CEILING = fileURLToPath(new URL("./ceiling-server.js", import.meta.url));
+
+async function startCeiling(socket: string, bodyBytes: number, cleanups: Cleanups): Promise<() => Promise<void>> {
+  const proc = spawn(process.execPath, [CEILING, socket, String(bodyBytes)], { stdio: ["ignore", "pipe", "inherit"] });
+  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  const stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill("SIGTERM");
+    const killer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(killer);
+  };
+  cleanups.add(stop);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the ceiling server did not start within 10 s")), 10_000);
+    proc.stdout!.setEncoding("utf8").on("data", (d: string) => {
+      if (d.includes("ready")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    proc.once("exit", (code) => reject(new Error(`the ceiling server exited with ${code}`)));
+  });
+  return stop;
+}
+
+interface Summary {
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+const summarise = (runs: LoadResult[]): Summary => ({
+  perSecond: median(runs.map((r) => r.perSecond)),
+  p50: median(runs.map((r) => percentile(r.latencies, 50))),
+  p99: median(runs.map((r) => percentile(r.latencies, 99))),
+});
+
+export async function benchThroughput(root: BenchRoot, daemon: Daemon, report: Report, cleanups: Cleanups, options: { rounds: number; seconds: number }): Promise<void> {
+  // The ceiling answers with as many bytes as the daemon's answer to this very request.
+  const probe = keepAliveAgent(1);
+  const sample = await call(probe, root.socket, "POST", "/v1/sessions", JSON.stringify({ task: TASK.static }));
+  await call(probe, root.socket, "DELETE", `/v1/sessions/${(JSON.parse(sample.body) as { id: string }).id}`);
+  probe.destroy();
+  const bodyBytes = Buffer.byteLength(sample.body);
+  const ceilingSocket = join(root.path, "ceiling.sock");
+  const stopCeiling = await startCeiling(ceilingSocket, bodyBytes, cleanups);
+
+  for (const concurrency of [1, 64]) {
+    const brokerAgent = keepAliveAgent(concurrency);
+    const ceilingAgent = keepAliveAgent(concurrency);
+    const brokerOp = sessionCycle(brokerAgent, root.socket, TASK.static);
+    const ceilingOp = sessionCycle(ceilingAgent, ceilingSocket, TASK.static);
+    await runLoad(brokerOp, concurrency, 500);
+    await runLoad(ceilingOp, concurrency, 500);
+    const runs = { broker: [] as LoadResult[], ceiling: [] as LoadResult[] };
+    for (let r = 0; r < options.rounds; r++) {
+      runs.broker.push(await runLoad(brokerOp, concurrency, options.seconds * 1000));
+      runs.ceiling.push(await runLoad(ceilingOp, concurrency, options.seconds * 1000));
+    }
+    brokerAgent.destroy();
+    ceilingAgent.destroy();
+    const b = summarise(runs.broker);
+    const c = summarise(runs.ceiling);
+    const at = `at concurrency ${concurrency}`;
+    const detail = { bodyBytes, broker: runs.broker.map((r) => ({ ops: r.ops, seconds: r.seconds })), ceiling: runs.ceiling.map((r) => ({ ops: r.ops, seconds: r.seconds })) };
+    report.add(
+      versus({
+        section: SECTION,
+        measure: `sessions opened+closed/s ${at}`,
+        value: b.perSecond,
+        unit: "/s",
+        against: { measure: "node:http ceiling", value: c.perSecond, unit: "/s" },
+        ...(concurrency === 64 ? { target: "≥ 0.5× ceiling", met: b.perSecond >= 0.5 * c.perSecond } : {}),
+        detail,
+      }),
+    );
+    report.add(versus({ section: SECTION, measure: `open+close p50 ${at}`, value: b.p50, unit: "ms", against: { measure: "ceiling", value: c.p50, unit: "ms" } }));
+    report.add(
+      versus({
+        section: SECTION,
+        measure: `open+close p99 ${at}`,
+        value: b.p99,
+        unit: "ms",
+        against: { measure: "ceiling", value: c.p99, unit: "ms" },
+        ...(concurrency === 64 ? { target: "≤ 5 ms", met: b.p99 <= 5 } : {}),
+      }),
+    );
+  }
+  await stopCeiling();
+  const live = (await daemon.client.health()).sessions;
+  if (live !== 0) throw new Error(`${live} sessions were left open by the throughput runs`);
+}
