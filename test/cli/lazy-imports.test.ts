@@ -98,3 +98,18 @@ describe("the CLI path stays light", () => {
     expect(heavy(list.packages)).toEqual([]);
   });
 });
+
+describe("the client commands stay light too", () => {
+  const away = { BROKER_SOCKET: "/nonexistent/broker.sock", BROKER_SESSION: "" };
+  it.each([
+    [["mint", "--task", "report"]],
+    [["run", "--task", "report", "--", "true"]],
+    [["sessions"]],
+    [["revoke", "--all"]],
+    [["credential-process", "--task", "report"]],
+  ])("`broker %s` loads neither the AWS SDK, Octokit nor fastify", (args) => {
+    const { code, packages } = loadedBy(args, away);
+    expect(code).toBe(4); // it got as far as calling the daemon
+    expect(heavy(packages)).toEqual([]);
+  });
+});
