@@ -3,7 +3,8 @@
  * that parses the request body and answers POST with a JSON body as large as the daemon's
  * session answer (201) and DELETE with 204. Nothing a real daemon does can be faster on this box.
  *
- * usage: node ceiling-server.js SOCKET BODY_BYTES   (prints "ready" once listening; SIGTERM stops it)
+ * usage: node ceiling-server.js SOCKET BODY_BYTES   (prints "ready" once listening; SIGTERM or the
+ * end of its stdin stops it)
  */
 import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
@@ -40,7 +41,10 @@ const server = createServer((req, res) => {
 
 rmSync(socketPath, { force: true });
 server.listen(socketPath, () => process.stdout.write("ready\n"));
-process.on("SIGTERM", () => {
+const stop = () => {
   server.closeAllConnections();
   server.close(() => process.exit(0));
-});
+};
+process.on("SIGTERM", stop);
+// The bench holds our stdin: when it is gone, so are we.
+process.stdin.on("end", stop).resume();

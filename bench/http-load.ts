@@ -27,14 +27,18 @@ export function call(agent: Agent, socketPath: string, method: "GET" | "POST" | 
   });
 }
 
-/** One session's life over the socket API: POST /v1/sessions, then DELETE it. */
-export function sessionCycle(agent: Agent, socketPath: string, task: string): () => Promise<void> {
+/** One session's life over the socket API: POST /v1/sessions, then DELETE it; each request's latency (ms) goes to `requests`. */
+export function sessionCycle(agent: Agent, socketPath: string, task: string, requests: number[] = []): () => Promise<void> {
   const body = JSON.stringify({ task });
   return async () => {
+    let t = performance.now();
     const opened = await call(agent, socketPath, "POST", "/v1/sessions", body);
+    requests.push(since(t));
     if (opened.status !== 201) throw new Error(`open answered ${opened.status}: ${opened.body.slice(0, 300)}`);
     const { id } = JSON.parse(opened.body) as { id: string };
+    t = performance.now();
     const closed = await call(agent, socketPath, "DELETE", `/v1/sessions/${id}`);
+    requests.push(since(t));
     if (closed.status !== 204) throw new Error(`close answered ${closed.status}: ${closed.body.slice(0, 300)}`);
   };
 }

@@ -1,10 +1,9 @@
 /**
- * The STS and GitHub stand-ins (test/stubs), started in the bench's own process on 127.0.0.1,
- * with a root AWS key and a GitHub App key generated now.
+ * The STS and GitHub stand-ins, started in a child process (stand-ins-server.ts) and stopped with
+ * the bench; what they answer to is fixed here, the keys are made fresh each run.
  */
-import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { startGithubStub, type GithubStub } from "../test/stubs/github-stub.js";
-import { startStsStub, type StsStub } from "../test/stubs/sts-stub.js";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import type { Cleanups } from "./fixture.js";
 
 export const ROLE_ARN = "arn:aws:iam::111122223333:role/bench-reader";
@@ -14,30 +13,33 @@ export const INSTALLATION_ID = 7;
 export const OWNER = "acme";
 
 export interface StandIns {
-  sts: StsStub;
-  github: GithubStub;
+  stsUrl: string;
+  githubUrl: string;
   awsKey: { accessKeyId: string; secretAccessKey: string };
   app: { appId: string; privateKey: string };
 }
 
-const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const SERVER = fileURLToPath(new URL("./stand-ins-server.js", import.meta.url));
 
 export async function startStandIns(cleanups: Cleanups): Promise<StandIns> {
-  const awsKey = {
-    accessKeyId: `AKIA${Array.from(randomBytes(16), (b) => BASE32[b % 32]).join("")}`,
-    secretAccessKey: randomBytes(30).toString("base64").slice(0, 40),
-  };
-  const sts = await startStsStub({ region: REGION, roles: { [ROLE_ARN]: {} } });
-  cleanups.add(() => sts.close());
-  sts.addRootKey(awsKey.accessKeyId, awsKey.secretAccessKey, { userName: "bench" });
-
-  const keys = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  const github = await startGithubStub({
-    appId: APP_ID,
-    publicKey: keys.publicKey,
-    installations: [{ id: INSTALLATION_ID, account: { login: OWNER, type: "Organization" }, repositories: ["reports", "website"], permissions: { contents: "write", metadata: "read" } }],
+  const proc = spawn(process.execPath, [SERVER], { stdio: ["pipe", "pipe", "inherit"] });
+  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  cleanups.add(async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill("SIGTERM");
+    const killer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(killer);
   });
-  cleanups.add(() => github.close());
-  const app = { appId: String(APP_ID), privateKey: keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString() };
-  return { sts, github, awsKey, app };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the stand-ins did not start within 20 s")), 20_000);
+    let text = "";
+    proc.stdout!.setEncoding("utf8").on("data", (d: string) => {
+      text += d;
+      if (!text.includes("\n")) return;
+      clearTimeout(timer);
+      resolve(JSON.parse(text.slice(0, text.indexOf("\n"))) as StandIns);
+    });
+    proc.once("exit", (code) => reject(new Error(`the stand-ins exited with ${code}`)));
+  });
 }

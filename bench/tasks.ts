@@ -51,13 +51,13 @@ export async function setUpTasks(root: BenchRoot, standIns: StandIns): Promise<B
   writePolicy(
     root,
     TASK.sts,
-    `task: ${TASK.sts}\nttl: 15m\nmax_ttl: 1h\nmax_sessions: 200\naws:\n  source: bench-aws\n  role_arn: ${ROLE_ARN}\n  region: ${REGION}\n  endpoint: ${standIns.sts.url}\n`,
+    `task: ${TASK.sts}\nttl: 15m\nmax_ttl: 1h\nmax_sessions: 200\naws:\n  source: bench-aws\n  role_arn: ${ROLE_ARN}\n  region: ${REGION}\n  endpoint: ${standIns.stsUrl}\n`,
   );
   secrets["bench-app"] = { type: "github-app", value: JSON.stringify(standIns.app) };
   writePolicy(
     root,
     TASK.github,
-    `task: ${TASK.github}\nttl: 10m\nmax_ttl: 1h\nmax_sessions: 200\ngithub:\n  app: bench-app\n  api_url: ${standIns.github.url}\n  owner: ${OWNER}\n  repositories: [reports]\n  permissions: { contents: read }\n`,
+    `task: ${TASK.github}\nttl: 10m\nmax_ttl: 1h\nmax_sessions: 200\ngithub:\n  app: bench-app\n  api_url: ${standIns.githubUrl}\n  owner: ${OWNER}\n  repositories: [reports]\n  permissions: { contents: read }\n`,
   );
 
   await seedFileStore(root, secrets);

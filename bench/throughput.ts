@@ -2,12 +2,14 @@
  * 2. Daemon throughput and latency: sessions opened and closed per second over the socket API at
  * concurrency 1 and 64 (static provider), against the ceiling — a bare node:http server on a
  * Unix socket in its own process answering a same-sized JSON body — driven by the same client.
+ * Latency is per request (an open or a close); a whole open+close cycle's is in the JSON.
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Cleanups } from "./fixture.js";
 import { type BenchRoot, type Daemon } from "./fixture.js";
+import type { Agent } from "node:http";
 import { call, keepAliveAgent, runLoad, sessionCycle, type LoadResult } from "./http-load.js";
 import type { Report } from "./report.js";
 import { versus } from "./report.js";
@@ -18,7 +20,7 @@ const SECTION = "2 daemon";
 const CEILING = fileURLToPath(new URL("./ceiling-server.js", import.meta.url));
 
 async function startCeiling(socket: string, bodyBytes: number, cleanups: Cleanups): Promise<() => Promise<void>> {
-  const proc = spawn(process.execPath, [CEILING, socket, String(bodyBytes)], { stdio: ["ignore", "pipe", "inherit"] });
+  const proc = spawn(process.execPath, [CEILING, socket, String(bodyBytes)], { stdio: ["pipe", "pipe", "inherit"] });
   const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
   const stop = async () => {
     if (proc.exitCode !== null || proc.signalCode !== null) return;
@@ -41,17 +43,33 @@ async function startCeiling(socket: string, bodyBytes: number, cleanups: Cleanup
   return stop;
 }
 
+interface Run {
+  load: LoadResult;
+  /** Every request's latency (an open or a close), ms. */
+  requests: number[];
+}
+
 interface Summary {
   perSecond: number;
   p50: number;
   p99: number;
+  cycleP50: number;
+  cycleP99: number;
 }
 
-const summarise = (runs: LoadResult[]): Summary => ({
-  perSecond: median(runs.map((r) => r.perSecond)),
-  p50: median(runs.map((r) => percentile(r.latencies, 50))),
-  p99: median(runs.map((r) => percentile(r.latencies, 99))),
+const summarise = (runs: Run[]): Summary => ({
+  perSecond: median(runs.map((r) => r.load.perSecond)),
+  p50: median(runs.map((r) => percentile(r.requests, 50))),
+  p99: median(runs.map((r) => percentile(r.requests, 99))),
+  cycleP50: median(runs.map((r) => percentile(r.load.latencies, 50))),
+  cycleP99: median(runs.map((r) => percentile(r.load.latencies, 99))),
 });
+
+async function measure(agent: Agent, socket: string, concurrency: number, seconds: number): Promise<Run> {
+  const requests: number[] = [];
+  const load = await runLoad(sessionCycle(agent, socket, TASK.static, requests), concurrency, seconds * 1000);
+  return { load, requests };
+}
 
 export async function benchThroughput(root: BenchRoot, daemon: Daemon, report: Report, cleanups: Cleanups, options: { rounds: number; seconds: number }): Promise<void> {
   // The ceiling answers with as many bytes as the daemon's answer to this very request.
@@ -66,21 +84,20 @@ export async function benchThroughput(root: BenchRoot, daemon: Daemon, report: R
   for (const concurrency of [1, 64]) {
     const brokerAgent = keepAliveAgent(concurrency);
     const ceilingAgent = keepAliveAgent(concurrency);
-    const brokerOp = sessionCycle(brokerAgent, root.socket, TASK.static);
-    const ceilingOp = sessionCycle(ceilingAgent, ceilingSocket, TASK.static);
-    await runLoad(brokerOp, concurrency, 500);
-    await runLoad(ceilingOp, concurrency, 500);
-    const runs = { broker: [] as LoadResult[], ceiling: [] as LoadResult[] };
+    await measure(brokerAgent, root.socket, concurrency, 0.5);
+    await measure(ceilingAgent, ceilingSocket, concurrency, 0.5);
+    const runs = { broker: [] as Run[], ceiling: [] as Run[] };
     for (let r = 0; r < options.rounds; r++) {
-      runs.broker.push(await runLoad(brokerOp, concurrency, options.seconds * 1000));
-      runs.ceiling.push(await runLoad(ceilingOp, concurrency, options.seconds * 1000));
+      runs.broker.push(await measure(brokerAgent, root.socket, concurrency, options.seconds));
+      runs.ceiling.push(await measure(ceilingAgent, ceilingSocket, concurrency, options.seconds));
     }
     brokerAgent.destroy();
     ceilingAgent.destroy();
     const b = summarise(runs.broker);
     const c = summarise(runs.ceiling);
     const at = `at concurrency ${concurrency}`;
-    const detail = { bodyBytes, broker: runs.broker.map((r) => ({ ops: r.ops, seconds: r.seconds })), ceiling: runs.ceiling.map((r) => ({ ops: r.ops, seconds: r.seconds })) };
+    const ops = (rs: Run[]) => rs.map((r) => ({ sessions: r.load.ops, seconds: r.load.seconds }));
+    const detail = { bodyBytes, broker: { ...b, runs: ops(runs.broker) }, ceiling: { ...c, runs: ops(runs.ceiling) } };
     report.add(
       versus({
         section: SECTION,
@@ -92,11 +109,11 @@ export async function benchThroughput(root: BenchRoot, daemon: Daemon, report: R
         detail,
       }),
     );
-    report.add(versus({ section: SECTION, measure: `open+close p50 ${at}`, value: b.p50, unit: "ms", against: { measure: "ceiling", value: c.p50, unit: "ms" } }));
+    report.add(versus({ section: SECTION, measure: `request latency p50 ${at}`, value: b.p50, unit: "ms", against: { measure: "ceiling", value: c.p50, unit: "ms" } }));
     report.add(
       versus({
         section: SECTION,
-        measure: `open+close p99 ${at}`,
+        measure: `request latency p99 ${at}`,
         value: b.p99,
         unit: "ms",
         against: { measure: "ceiling", value: c.p99, unit: "ms" },

@@ -3,6 +3,8 @@
  * GitHub) stand-in, minus a direct @aws-sdk/client-sts (or @octokit/auth-app) call to the same
  * stand-in, interleaved in the same run. Sessions are closed outside the timed part.
  */
+import { open, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { createAppAuth } from "@octokit/auth-app";
 import { request } from "@octokit/request";
@@ -10,7 +12,7 @@ import type { BenchRoot } from "./fixture.js";
 import { call, keepAliveAgent, openSession } from "./http-load.js";
 import type { Report } from "./report.js";
 import { versus } from "./report.js";
-import { interleave, median } from "./stats.js";
+import { interleave, median, since } from "./stats.js";
 import { INSTALLATION_ID, REGION, ROLE_ARN, type StandIns } from "./stand-ins.js";
 import { TASK } from "./tasks.js";
 
@@ -27,13 +29,13 @@ export async function benchUpstream(root: BenchRoot, standIns: StandIns, report:
   };
 
   // Direct calls as an application would make them: one client, reused.
-  const sts = new STSClient({ region: REGION, endpoint: standIns.sts.url, credentials: standIns.awsKey, maxAttempts: 1 });
+  const sts = new STSClient({ region: REGION, endpoint: standIns.stsUrl, credentials: standIns.awsKey, maxAttempts: 1 });
   let n = 0;
   const stsDirect = async () => {
     const out = await sts.send(new AssumeRoleCommand({ RoleArn: ROLE_ARN, RoleSessionName: `bench-direct-${n++}`, DurationSeconds: 900 }));
     if (!out.Credentials?.SessionToken) throw new Error("the STS stand-in answered without credentials");
   };
-  const auth = createAppAuth({ appId: standIns.app.appId, privateKey: standIns.app.privateKey, request: request.defaults({ baseUrl: standIns.github.url }) });
+  const auth = createAppAuth({ appId: standIns.app.appId, privateKey: standIns.app.privateKey, request: request.defaults({ baseUrl: standIns.githubUrl }) });
   const githubDirect = async () => {
     // refresh: true — a fresh token each time, as the broker mints one per session (no cache).
     const token = await auth({ type: "installation", installationId: INSTALLATION_ID, repositoryNames: ["reports"], permissions: { contents: "read" }, refresh: true });
@@ -59,4 +61,26 @@ export async function benchUpstream(root: BenchRoot, standIns: StandIns, report:
   }
   sts.destroy();
   agent.destroy();
+  // A revocable lease (the GitHub token) is fsynced into the journal before it is handed out; the
+  // disk's fsync time is part of that mint's overhead, and it varies with what else writes here.
+  const fsync = await fsyncMs(root.stateDir, 40);
+  report.add({ section: SECTION, measure: "fdatasync of a 200-byte append in the state dir (context)", value: fsync, unit: "ms" });
+}
+
+async function fsyncMs(dir: string, rounds: number): Promise<number> {
+  const path = join(dir, "fsync-probe");
+  const file = await open(path, "a", 0o600);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < rounds; i++) {
+      await file.write(`${"x".repeat(199)}\n`);
+      const start = performance.now();
+      await file.datasync();
+      times.push(since(start));
+    }
+  } finally {
+    await file.close();
+    await rm(path, { force: true });
+  }
+  return median(times);
 }

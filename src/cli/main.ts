@@ -4,7 +4,6 @@
  */
 import { BrokerError, Exit, isBrokerError } from "../errors.js";
 import type { Command, CommandContext } from "./context.js";
-import { HELP } from "./help.js";
 
 const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   daemon: () => import("./commands/daemon.js"),
@@ -22,7 +21,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
 export async function main(argv: string[], ctx: Omit<CommandContext, "args">): Promise<number> {
   const [name, ...args] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-    ctx.stdout.write(HELP);
+    ctx.stdout.write((await import("./help.js")).HELP);
     return name === undefined ? Exit.usage : Exit.ok;
   }
   if (name === "--version" || name === "-v") {
@@ -36,7 +35,8 @@ export async function main(argv: string[], ctx: Omit<CommandContext, "args">): P
   }
   try {
     const command = (await load()).default;
-    return await command({ ...ctx, args });
+    // Not `{ ...ctx, args }`: spreading would read every getter, and bin.ts makes `stdin` one.
+    return await command(Object.defineProperties({ args } as CommandContext, Object.getOwnPropertyDescriptors(ctx)));
   } catch (error) {
     return reportError(ctx.stderr, error);
   }

@@ -1,7 +1,7 @@
 /** Turns the flags `mint` and `run` share into a session request. */
+import { resolve } from "node:path";
 import type { OpenSessionOptions } from "../client/broker-client.js";
 import { BrokerError } from "../errors.js";
-import { parseRequestedPermissions, parseRequestedRepositories } from "../policy/narrow.js";
 import { parseDuration } from "../util/duration.js";
 import { requireFlag, stringFlag, type OptionsSpec, type ParsedArgs } from "./args.js";
 
@@ -14,7 +14,7 @@ export const SESSION_OPTIONS = {
   permissions: { type: "string" },
 } as const satisfies OptionsSpec;
 
-export function sessionRequestFromFlags(parsed: ParsedArgs, usage: string, options: { sandboxTmp?: boolean } = {}): OpenSessionOptions {
+export async function sessionRequestFromFlags(parsed: ParsedArgs, usage: string, options: { sandboxTmp?: boolean } = {}): Promise<OpenSessionOptions> {
   const task = requireFlag(parsed, "task", usage);
   const request: OpenSessionOptions = { task };
   const ttl = stringFlag(parsed, "ttl");
@@ -28,11 +28,14 @@ export function sessionRequestFromFlags(parsed: ParsedArgs, usage: string, optio
   if (dir !== undefined && options.sandboxTmp) throw new BrokerError("ERR_USAGE", "--sandbox and --sandbox-tmp exclude each other", { fix: `usage: ${usage}` });
   if (path !== undefined && dir === undefined && !options.sandboxTmp) throw new BrokerError("ERR_USAGE", "--sandbox-path needs --sandbox or --sandbox-tmp", { fix: `usage: ${usage}` });
   if (dir !== undefined || options.sandboxTmp) {
-    request.sandbox = { ...(dir !== undefined ? { dir } : { tmp: true }), ...(path !== undefined ? { path } : {}) };
+    // The daemon runs elsewhere: a relative --sandbox means relative to this shell, so resolve it here.
+    request.sandbox = { ...(dir !== undefined ? { dir: resolve(dir) } : { tmp: true }), ...(path !== undefined ? { path } : {}) };
   }
   const repositories = stringFlag(parsed, "repositories");
   const permissions = stringFlag(parsed, "permissions");
   if (repositories !== undefined || permissions !== undefined) {
+    // Loaded only for a narrowed request: most mints and runs take the policy as it is.
+    const { parseRequestedPermissions, parseRequestedRepositories } = await import("../policy/narrow.js");
     request.scope = {
       github: {
         ...(repositories !== undefined ? { repositories: parseRequestedRepositories(repositories) } : {}),

@@ -1,8 +1,7 @@
 /**
  * A typed client for the daemon's socket API, for the CLI and for people who write their own
- * launch wrappers. It uses node:http only.
+ * launch wrappers. It uses Node's built-ins only (node:net; see http-wire.ts).
  */
-import { Agent } from "node:http";
 import type { SessionCredentials, SessionView } from "../sessions/types.js";
 import { socketRequest } from "./socket-request.js";
 
@@ -46,9 +45,8 @@ export class BrokerClient {
    * process exits or dies, whichever comes first.
    */
   async openBoundSession(options: OpenSessionOptions): Promise<BoundSession> {
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    const { body } = await socketRequest<SessionView>({ socketPath: this.socketPath, method: "POST", path: "/v1/sessions", body: { ...options, bind: "connection" }, agent });
-    return { session: body, release: () => agent.destroy() };
+    const { body, socket } = await socketRequest<SessionView>({ socketPath: this.socketPath, method: "POST", path: "/v1/sessions", body: { ...options, bind: "connection" }, keepOpen: true });
+    return { session: body, release: () => void socket?.destroy() };
   }
 
   listSessions(): Promise<SessionView[]> {

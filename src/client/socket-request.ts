@@ -1,57 +1,88 @@
-/** HTTP/1.1 over the daemon's Unix socket, on node:http alone (the CLI path stays light). */
-import { request as httpRequest, type Agent } from "node:http";
+/** HTTP/1.1 over the daemon's Unix socket, on node:net alone (the CLI path stays light; see http-wire.ts). */
+import { connect, type Socket } from "node:net";
 import { BrokerError, fromApiError } from "../errors.js";
+import { createResponseReader, formatRequest, type WireResponse } from "./http-wire.js";
 
 export interface SocketRequest {
   socketPath: string;
   method: "GET" | "POST" | "DELETE";
   path: string;
   body?: unknown;
-  /** A keep-alive agent keeps the connection open after the answer (for `bind: "connection"`). */
-  agent?: Agent;
+  /** Keep the connection open after the answer (for `bind: "connection"`); it comes back in the response. */
+  keepOpen?: boolean;
   timeoutMs?: number;
 }
 
 export interface SocketResponse<T> {
   status: number;
   body: T;
+  /** With `keepOpen`: the connection, still open, and not keeping this process alive. */
+  socket?: Socket;
 }
 
 /** Sends one request and returns the parsed answer; an error status becomes the BrokerError it names. */
 export function socketRequest<T>(req: SocketRequest): Promise<SocketResponse<T>> {
   const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
+  const keepOpen = req.keepOpen === true;
   return new Promise((resolve, reject) => {
-    const r = httpRequest(
-      {
-        socketPath: req.socketPath,
-        method: req.method,
-        path: req.path,
-        agent: req.agent,
-        headers: payload === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(payload) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("error", reject);
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          let body: unknown = undefined;
-          if (text) {
-            try {
-              body = JSON.parse(text);
-            } catch {
-              return reject(new BrokerError("ERR_INTERNAL", `the daemon answered HTTP ${res.statusCode} with a body that is not JSON`));
-            }
-          }
-          const status = res.statusCode ?? 0;
-          if (status >= 400) return reject(fromApiError(status, body));
-          resolve({ status, body: body as T });
-        });
-      },
-    );
-    r.setTimeout(req.timeoutMs ?? 120_000, () => r.destroy(new BrokerError("ERR_DAEMON_UNREACHABLE", "the daemon did not answer in time", { fix: "check the daemon's log" })));
-    r.on("error", (error: NodeJS.ErrnoException) => reject(error instanceof BrokerError ? error : unreachable(req.socketPath, error)));
-    r.end(payload);
+    const socket = connect(req.socketPath);
+    const reader = createResponseReader();
+    let settled = false;
+
+    const fail = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      reject(error instanceof BrokerError ? error : unreachable(req.socketPath, error as NodeJS.ErrnoException));
+    };
+    const answered = (response: WireResponse) => {
+      if (settled) return;
+      settled = true;
+      socket.removeListener("data", onData);
+      socket.setTimeout(0);
+      if (keepOpen) {
+        // Like an idle keep-alive socket of node:http's agent: errors after the answer are nobody's.
+        socket.on("error", () => undefined);
+        socket.unref();
+      } else {
+        socket.destroy();
+      }
+      const text = response.body.toString("utf8");
+      let body: unknown = undefined;
+      if (text) {
+        try {
+          body = JSON.parse(text);
+        } catch {
+          return reject(new BrokerError("ERR_INTERNAL", `the daemon answered HTTP ${response.status} with a body that is not JSON`));
+        }
+      }
+      if (response.status >= 400) return reject(fromApiError(response.status, body));
+      resolve({ status: response.status, body: body as T, ...(keepOpen ? { socket } : {}) });
+    };
+    const onData = (chunk: Buffer) => {
+      try {
+        const response = reader.push(chunk);
+        if (response) answered(response);
+      } catch (error) {
+        fail(error);
+      }
+    };
+
+    socket.on("data", onData);
+    socket.once("end", () => {
+      try {
+        answered(reader.end());
+      } catch (error) {
+        fail(error);
+      }
+    });
+    socket.on("error", fail);
+    socket.setTimeout(req.timeoutMs ?? 120_000, () => fail(new BrokerError("ERR_DAEMON_UNREACHABLE", "the daemon did not answer in time", { fix: "check the daemon's log" })));
+    try {
+      socket.write(formatRequest({ method: req.method, path: req.path, ...(payload === undefined ? {} : { payload }), keepAlive: keepOpen }));
+    } catch (error) {
+      fail(error instanceof BrokerError ? error : new BrokerError("ERR_INTERNAL", (error as Error).message));
+    }
   });
 }
 

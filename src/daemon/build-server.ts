@@ -2,9 +2,9 @@
  * The daemon's HTTP API (CONTRACT.md "Socket API"), built apart from `listen` so tests can
  * inject requests or listen on a temp socket. Every error leaves as `{error:{code,message}}`.
  */
-import type { ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import Fastify, { type FastifyInstance, type FastifyError } from "fastify";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from "fastify";
 import { BrokerError, isBrokerError } from "../errors.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import type { OpenSessionRequest } from "../sessions/types.js";
@@ -37,7 +37,23 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     // Fastify's defaults would silently drop unknown keys and coerce types; we refuse both.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
     return503OnClosing: true,
+    clientErrorHandler: answerUnparsable,
+    // A path with broken percent-encoding never reaches a route; answer it like any bad request.
+    frameworkErrors: (_error, _request, reply: FastifyReply) => {
+      void reply.status(400).send({ error: new BrokerError("ERR_BAD_REQUEST", "the URL is not valid (broken percent-encoding)", { fix: "see the Socket API in the README" }).toJSON() });
+    },
   });
+
+  // An `Expect` other than 100-continue: Node would answer a bare 417 on its own; answer it coded.
+  app.server.on("checkExpectation", (_request: IncomingMessage, response: ServerResponse) => {
+    const body = JSON.stringify({ error: new BrokerError("ERR_BAD_REQUEST", "unsupported Expect header", { fix: "send no Expect header, or Expect: 100-continue" }).toJSON() });
+    response.writeHead(417, { "content-type": "application/json", "content-length": Buffer.byteLength(body), connection: "close" }).end(body);
+  });
+
+  // CONNECT never reaches a route: without a listener Node would drop the connection unanswered.
+  app.server.on("connect", (request: IncomingMessage, socket: Socket) =>
+    answerRaw(socket, 404, "Not Found", new BrokerError("ERR_ROUTE_NOT_FOUND", `no route CONNECT ${(request.url ?? "").slice(0, 200)}`, { fix: "see the Socket API in the README" })),
+  );
 
   app.setErrorHandler((error: FastifyError | BrokerError, request, reply) => {
     const mapped = toBrokerError(error);
@@ -101,6 +117,28 @@ function bindToConnection(socket: Socket, response: ServerResponse, end: () => P
   if (socket.destroyed) return onClose();
   socket.once("close", onClose);
   response.once("finish", () => socket.setTimeout(0));
+}
+
+/**
+ * Node's HTTP parser refused the bytes before any route saw them (a bad request line, an invalid
+ * header, conflicting lengths, headers over 16 KiB). Fastify's default answer is not our error
+ * shape; this one is, so every refusal a client gets carries a code.
+ */
+function answerUnparsable(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === "ECONNRESET" || socket.destroyed) return;
+  const fix = "send HTTP/1.1 with JSON bodies; see the Socket API in the README";
+  if (error.code === "HPE_HEADER_OVERFLOW") return answerRaw(socket, 431, "Request Header Fields Too Large", new BrokerError("ERR_BAD_REQUEST", "the request's headers are over 16 KiB", { fix }));
+  if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") return answerRaw(socket, 408, "Request Timeout", new BrokerError("ERR_BAD_REQUEST", "the request did not arrive in time", { fix }));
+  answerRaw(socket, 400, "Bad Request", new BrokerError("ERR_BAD_REQUEST", `not a valid HTTP/1.1 request (${(error.code ?? "unparsable").slice(0, 60)})`, { fix }));
+}
+
+/** Answers on a connection no route will handle, like Node's own default: only if nothing was written yet; then closes it. */
+function answerRaw(socket: Socket, status: number, reason: string, error: BrokerError): void {
+  const body = JSON.stringify({ error: error.toJSON() });
+  if (socket.writable && socket.bytesWritten === 0) {
+    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
 }
 
 function toBrokerError(error: FastifyError | BrokerError): BrokerError {

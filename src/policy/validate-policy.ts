@@ -44,8 +44,12 @@ export function taskNameOf(file: string): string {
   return basename(file).replace(/\.ya?ml$/i, "");
 }
 
+/** Control characters (a newline inside a quoted key, say) are shown escaped: one problem, one line. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const oneLine = (text: string): string => text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
 export function formatProblem(p: PolicyProblem): string {
-  return `${p.file}:${p.line}: ${p.field}: ${p.problem}`;
+  return `${oneLine(p.file)}:${p.line}: ${oneLine(p.field)}: ${oneLine(p.problem)}`;
 }
 
 export function parsePolicy(file: string, text: string): { policy?: Policy; problems: PolicyProblem[] } {

@@ -2,7 +2,9 @@
  * One STS call with bounded patience: a timeout per attempt, retries with exponential backoff
  * and full jitter for throttling, 5xx and dropped connections, and a deadline for the whole
  * thing. The SDK is imported here, lazily, so loading the provider costs nothing until a mint.
+ * A provider keeps its clients (`StsClients`), so later mints reuse a client and its connection.
  */
+import { createHash } from "node:crypto";
 import type {
   AssumeRoleCommandInput,
   Credentials,
@@ -69,6 +71,38 @@ async function createClient(region: string, endpoint: string | undefined, key: A
   return { send, destroy: () => client.destroy() };
 }
 
+type StsSender = Awaited<ReturnType<typeof createClient>>;
+
+/** STS clients by everything they were made with; idle connections do not keep the daemon alive (the agent unrefs them). */
+export interface StsClients {
+  get(target: StsCallTarget, limits: StsCallLimits): Promise<StsSender>;
+}
+
+/** Building a client and connecting cost each mint about half a millisecond; the few distinct ones are kept (at most `max`). */
+export function createStsClients(max = 16): StsClients {
+  const clients = new Map<string, Promise<StsSender>>();
+  return {
+    get(target, limits) {
+      const { key } = target;
+      // A digest of the secret half, so the map's keys hold no secret.
+      const secret = createHash("sha256").update(`${key.secretAccessKey}\0${key.sessionToken ?? ""}`).digest("base64");
+      const id = JSON.stringify([target.region, target.endpoint ?? null, key.accessKeyId, secret, limits.timeoutMs]);
+      let client = clients.get(id);
+      if (!client) {
+        if (clients.size >= max) {
+          const [oldest, dropped] = clients.entries().next().value as [string, Promise<StsSender>];
+          clients.delete(oldest);
+          void dropped.then((c) => c.destroy(), () => undefined);
+        }
+        client = createClient(target.region, target.endpoint, key, limits);
+        clients.set(id, client);
+        client.catch(() => clients.delete(id));
+      }
+      return client;
+    },
+  };
+}
+
 export interface StsCallTarget {
   region: string;
   endpoint: string | undefined;
@@ -84,8 +118,9 @@ export async function callSts(
   target: StsCallTarget,
   limits: StsCallLimits,
   context: Omit<StsCallContext, "action" | "attempts" | "timeoutMs">,
+  clients?: StsClients,
 ): Promise<{ credentials: Credentials | undefined; attempts: number }> {
-  const client = await createClient(target.region, target.endpoint, target.key, limits);
+  const client = await (clients ? clients.get(target, limits) : createClient(target.region, target.endpoint, target.key, limits));
   const started = performance.now();
   const elapsed = () => performance.now() - started;
   try {
@@ -110,6 +145,6 @@ export async function callSts(
       }
     }
   } finally {
-    client.destroy();
+    if (!clients) client.destroy();
   }
 }

@@ -8,7 +8,7 @@ import type { Credentials } from "@aws-sdk/client-sts";
 import { BrokerError } from "../errors.js";
 import type { AwsPolicy } from "../policy/types.js";
 import type { AwsSecretValue, SecretStore } from "../store/secret-store.js";
-import { callSts, DEFAULT_LIMITS, type StsCallLimits, type StsRequest } from "./aws-sts-call.js";
+import { callSts, createStsClients, DEFAULT_LIMITS, type StsCallLimits, type StsRequest } from "./aws-sts-call.js";
 import type { AwsCredentials, Lease, MintRequest, Provider, ProviderDeps } from "./provider.js";
 
 export interface AwsProviderDeps extends ProviderDeps {
@@ -151,6 +151,7 @@ export function createAwsProvider(deps: AwsProviderDeps): Provider<"aws"> {
     maxAttempts: Math.max(1, deps.maxAttempts ?? DEFAULT_LIMITS.maxAttempts),
     deadlineMs: deps.deadlineMs ?? DEFAULT_LIMITS.deadlineMs,
   };
+  const clients = createStsClients();
   return {
     name: "aws",
     applies: (plan) => plan.aws !== undefined,
@@ -169,7 +170,7 @@ export function createAwsProvider(deps: AwsProviderDeps): Provider<"aws"> {
         task: request.plan.task,
         roleArn: aws.roleArn,
         secrets: [key.secretAccessKey, ...(key.sessionToken === undefined ? [] : [key.sessionToken])],
-      });
+      }, clients);
       return toLease(credentials, aws.region, endpoint, stsRequest.action);
     },
   };

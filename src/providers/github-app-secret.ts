@@ -1,7 +1,13 @@
 /** Reads and checks the stored `github-app` secret a task's policy names. */
-import { createPrivateKey } from "node:crypto";
+import { createHash, createPrivateKey } from "node:crypto";
 import { BrokerError } from "../errors.js";
 import type { GithubAppSecretValue, SecretStore } from "../store/secret-store.js";
+
+/**
+ * SHA-256 of the keys already found to be PEM RSA: parsing one costs about a millisecond, on every
+ * mint otherwise. Digests, not keys, so a rotated key does not linger here.
+ */
+const checkedKeys = new Set<string>();
 
 const SET_FIX = (name: string) =>
   `store it: broker secret set ${name} --type github-app --app-id ID --private-key-file KEY.pem`;
@@ -31,11 +37,16 @@ export async function readGithubAppSecret(store: SecretStore, name: string, task
   }
   // Keys pasted through an env file often carry literal "\n"; the JWT library undoes that too.
   const privateKey = value.privateKey.replace(/\\n/g, "\n");
-  try {
-    if (createPrivateKey(privateKey).asymmetricKeyType !== "rsa") throw new Error("not RSA");
-  } catch {
-    // The crypto error may quote the input, so it is not passed on.
-    throw invalid(name, "holds a private key that is not a PEM RSA key");
+  const digest = createHash("sha256").update(privateKey).digest("base64");
+  if (!checkedKeys.has(digest)) {
+    try {
+      if (createPrivateKey(privateKey).asymmetricKeyType !== "rsa") throw new Error("not RSA");
+    } catch {
+      // The crypto error may quote the input, so it is not passed on.
+      throw invalid(name, "holds a private key that is not a PEM RSA key");
+    }
+    if (checkedKeys.size >= 64) checkedKeys.clear();
+    checkedKeys.add(digest);
   }
   return { appId, privateKey };
 }

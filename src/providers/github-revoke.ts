@@ -55,13 +55,19 @@ async function deleteToken(apiUrl: string, token: string, signal: AbortSignal): 
     const code = (error as { cause?: { code?: unknown } }).cause?.code;
     throw new UpstreamFailure(0, {}, typeof code === "string" ? code : "connection failed");
   }
-  if (response.status === 204 || response.ok) {
+  if (response.status === 204) {
     await response.body?.cancel();
     return;
   }
   const headers: Record<string, string> = {};
   response.headers.forEach((value, name) => (headers[name] = value));
   const text = await response.text().catch(() => "");
+  // GitHub answers a revocation 204 with no body. A 2xx with a body (a proxy's or captive portal's
+  // page) never reached GitHub: the token still works, so it is a failure to retry, not a success.
+  if (response.ok) {
+    if (text === "") return;
+    throw new UpstreamFailure(response.status, headers, "answered with a body where GitHub sends none; a proxy may have answered instead");
+  }
   let data: unknown = text;
   try {
     data = JSON.parse(text);

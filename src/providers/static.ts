@@ -9,8 +9,14 @@ export function createStaticProvider(deps: Pick<ProviderDeps, "store">): Provide
     applies: (plan: SessionPlan) => Object.keys(plan.env).length > 0,
     async mint({ plan }): Promise<Lease<EnvCredentials>> {
       const credentials: EnvCredentials = {};
-      for (const [variable, { secret }] of Object.entries(plan.env)) {
-        const stored = await deps.store.get(secret);
+      const entries = Object.entries(plan.env);
+      // Every read at once (a task may name dozens; a store shares a decryption between reads),
+      // then checked in order, so the first bad entry is still the one reported.
+      const reads = await Promise.allSettled(entries.map(([, { secret }]) => deps.store.get(secret)));
+      for (const [i, [variable, { secret }]] of entries.entries()) {
+        const read = reads[i]!;
+        if (read.status === "rejected") throw read.reason;
+        const stored = read.value;
         if (!stored) {
           throw new BrokerError("ERR_SECRET_NOT_FOUND", `secret "${secret}" (for ${variable} of task ${plan.task}) is not in the store`, {
             fix: `store it: broker secret set ${secret} --type generic`,

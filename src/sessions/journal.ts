@@ -1,8 +1,9 @@
 /**
- * The crash-recovery journal: `<state>/journal.jsonl`, append-only, every record fsynced before
- * the caller goes on (appends that arrive together share one write and one fsync). Each line is
- * `<8 hex of SHA-256 of the JSON> <JSON>`, so a torn or corrupt tail is found and cut off at the
- * last good record instead of refusing to start.
+ * The crash-recovery journal: `<state>/journal.jsonl`, append-only. `append` fsyncs before the
+ * caller goes on; `appendUnsynced` only writes (the record survives the daemon's death, not the
+ * machine's, unless a later fsync covers it). Records that arrive together share one write and
+ * at most one fsync. Each line is `<8 hex of SHA-256 of the JSON> <JSON>`, so a torn or corrupt
+ * tail is found and cut off at the last good record instead of refusing to start.
  */
 import { createHash } from "node:crypto";
 import { open, rename, type FileHandle } from "node:fs/promises";
@@ -16,7 +17,10 @@ export type JournalRecord =
   | { t: "close"; session: string };
 
 export interface Journal {
+  /** For records that guard a clean-up (a revocable lease, sandbox files): written and fsynced. */
   append(...records: JournalRecord[]): Promise<void>;
+  /** For records whose loss in an OS crash costs at most a redundant, idempotent clean-up: written, not fsynced. */
+  appendUnsynced(...records: JournalRecord[]): Promise<void>;
   /** Replaces the whole journal with `records`, atomically. */
   rewrite(records: JournalRecord[]): Promise<void>;
   close(): Promise<void>;
@@ -59,17 +63,20 @@ export async function openJournal(stateDir: string): Promise<{ journal: Journal;
 
   let queue: string[] = [];
   let waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  let syncWanted = false;
   let flushing: Promise<void> | null = null;
 
   async function flush(): Promise<void> {
     while (queue.length > 0) {
       const lines = queue.join("");
       const batch = waiters;
+      const sync = syncWanted;
       queue = [];
       waiters = [];
+      syncWanted = false;
       try {
         await handle.write(lines);
-        await handle.datasync();
+        if (sync) await handle.datasync();
         for (const w of batch) w.resolve();
       } catch (error) {
         for (const w of batch) w.reject(error);
@@ -78,14 +85,18 @@ export async function openJournal(stateDir: string): Promise<{ journal: Journal;
     flushing = null;
   }
 
+  function enqueue(recs: JournalRecord[], sync: boolean): Promise<void> {
+    return new Promise((resolve, reject) => {
+      queue.push(...recs.map(encode));
+      waiters.push({ resolve, reject });
+      syncWanted ||= sync;
+      flushing ??= flush();
+    });
+  }
+
   const journal: Journal = {
-    append(...recs) {
-      return new Promise((resolve, reject) => {
-        queue.push(...recs.map(encode));
-        waiters.push({ resolve, reject });
-        flushing ??= flush();
-      });
-    },
+    append: (...recs) => enqueue(recs, true),
+    appendUnsynced: (...recs) => enqueue(recs, false),
     async rewrite(recs) {
       await flushing;
       const tmp = `${path}.${process.pid}.tmp`;

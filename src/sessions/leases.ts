@@ -52,5 +52,8 @@ export async function leaseRecord(session: string, lease: LiveLease, cipher: Han
 
 export async function journalLeases(journal: Journal, cipher: HandleCipher, session: string, leases: LiveLease[]): Promise<void> {
   if (leases.length === 0) return;
-  await journal.append(...(await Promise.all(leases.map((l) => leaseRecord(session, l, cipher)))));
+  const records = await Promise.all(leases.map((l) => leaseRecord(session, l, cipher)));
+  // A revocable lease must be found again after any crash; the rest (env, STS) recovery can only audit.
+  const revocable = leases.some((l) => l.lease.revoke !== null);
+  await (revocable ? journal.append(...records) : journal.appendUnsynced(...records));
 }

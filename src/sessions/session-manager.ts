@@ -60,11 +60,9 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const sessions = new Map<string, Session>();
   const opening = new Map<string, number>();
 
-  function liveCount(task: string): number {
-    let n = opening.get(task) ?? 0;
-    for (const s of sessions.values()) if (s.task === task) n += 1;
-    return n;
-  }
+  // Live sessions per task, kept alongside `sessions`: counting them on every open was O(n).
+  const live = new Map<string, number>();
+  const liveCount = (task: string): number => (opening.get(task) ?? 0) + (live.get(task) ?? 0);
 
   function policyFor(task: string): Policy {
     const policy = deps.policies().get(task);
@@ -183,7 +181,9 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     };
     if (request.sandbox) session.sandbox = await deps.sandbox.prepare(request.sandbox);
     const sandboxRecord = session.sandbox ? { sandbox: { dir: session.sandbox.dir, tmp: session.sandbox.tmp } } : {};
-    await deps.journal.append({ t: "open", session: session.id, task: session.task, expiresAt: session.expiresAt, ...sandboxRecord });
+    const openRecord = { t: "open", session: session.id, task: session.task, expiresAt: session.expiresAt, ...sandboxRecord } as const;
+    // Only sandbox files make this record worth an fsync: without them, recovery has nothing to clean up for it.
+    await (session.sandbox ? deps.journal.append(openRecord) : deps.journal.appendUnsynced(openRecord));
 
     const providers = deps.providers.filter((p) => p.applies(plan));
     const { minted, error } = await mintAll(providers, { sessionId: session.id, plan, sessionExpiresAt: session.expiresAt }, deps.now);
@@ -202,6 +202,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     }
 
     sessions.set(session.id, session);
+    live.set(session.task, (live.get(session.task) ?? 0) + 1);
     deps.audit.write({ event: "session.open", task: session.task, session: session.id, outcome: "ok", expiresAt: new Date(session.expiresAt).toISOString(), ...(session.sandbox ? { sandbox: session.sandbox.dir } : {}) });
     for (const lease of minted) {
       deps.audit.write({ event: "mint", task: session.task, session: session.id, outcome: "ok", provider: lease.provider, credential: lease.lease.fingerprint, validUntil: lease.lease.expiresAt === null ? null : new Date(lease.lease.expiresAt).toISOString() });
@@ -223,12 +224,17 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   async function endSession(session: Session, reason: EndReason): Promise<void> {
     for (const timer of session.timers) clearTimeout(timer);
     session.timers.clear();
-    sessions.delete(session.id);
+    if (sessions.delete(session.id)) {
+      const n = (live.get(session.task) ?? 1) - 1;
+      if (n > 0) live.set(session.task, n);
+      else live.delete(session.task);
+    }
     if (session.sandbox) {
       await deps.sandbox.remove(session.sandbox).catch((error: unknown) => deps.logger.log("error", "removing sandbox files failed", { session: session.id, code: isBrokerError(error) ? error.code : "ERR_INTERNAL" }));
     }
     await releaseLeases(session, session.leases.values());
-    await deps.journal.append({ t: "close", session: session.id });
+    // Lost in an OS crash, it would only have recovery remove files that are already gone.
+    await deps.journal.appendUnsynced({ t: "close", session: session.id });
     if (reason === "expire") deps.audit.write({ event: "expire", task: session.task, session: session.id, outcome: "ok" });
     if (reason !== "failed-open") deps.audit.write({ event: "session.close", task: session.task, session: session.id, outcome: "ok", reason });
   }

@@ -68,11 +68,11 @@ export function renderSandboxFiles(session: SessionWithCredentials, sandboxPath:
 export type WrittenFiles = Record<string, FileIdentity>;
 
 /**
- * Writes (or on refresh, atomically replaces) each file. Fails on the first file that cannot
- * be written safely; files already written stay until `removeSandbox`.
+ * Writes (or on refresh, atomically replaces) each file, recording each in `written` as soon as
+ * it is written. Fails on the first file that cannot be written safely; files already written
+ * stay (and stay recorded in `written`, so `removeSandbox` can remove them) until removal.
  */
-export async function writeSandbox(dir: string, files: Record<string, string>, options: SafeWriteOptions = {}): Promise<WrittenFiles> {
-  const written: WrittenFiles = {};
+export async function writeSandbox(dir: string, files: Record<string, string>, options: SafeWriteOptions = {}, written: WrittenFiles = {}): Promise<WrittenFiles> {
   for (const [relPath, content] of Object.entries(files)) {
     written[relPath] = await writeSandboxFile(dir, relPath, content, options);
   }

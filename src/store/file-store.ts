@@ -33,14 +33,38 @@ export function fileStore(options: FileStoreOptions): SecretStore {
   const passphrase = new TextEncoder().encode(options.passphrase);
   // Decrypting costs a PBKDF2 run; a daemon reading the same file again reuses the result.
   let cache: { key: string; secrets: Secrets } | undefined;
+  // Requests that arrive together after the file changed share one decryption: a PBKDF2 run
+  // each would pile up (1,000 concurrent session opens took over a minute).
+  let decrypting: { key: string; secrets: Promise<Secrets> } | undefined;
 
   async function load(): Promise<Secrets> {
-    const file = await readIfExists(path);
+    const file = await readIfExists(path, cache?.key);
     if (file === null) return new Map();
     if (cache?.key === file.key) return cache.secrets;
-    const secrets = await decryptSecrets(path, file.jwe, passphrase);
-    cache = { key: file.key, secrets };
-    return secrets;
+    if (decrypting?.key !== file.key) {
+      const key = file.key;
+      const secrets = decryptSecrets(path, file.jwe, passphrase).then((s) => {
+        cache = { key, secrets: s };
+        return s;
+      });
+      decrypting = { key, secrets };
+      void secrets.catch(() => undefined).finally(() => {
+        if (decrypting?.secrets === secrets) decrypting = undefined;
+      });
+    }
+    return decrypting.secrets;
+  }
+
+  // Reads asked for in the same tick (a session's env entries) share one look at the file, mostly
+  // a stat. Each look starts after every read it serves was asked for, so a read still sees any
+  // write that finished before it. (update() looks afresh, under the lock.)
+  let batch: Promise<Secrets> | undefined;
+  function read(): Promise<Secrets> {
+    batch ??= Promise.resolve().then(() => {
+      batch = undefined;
+      return load();
+    });
+    return batch;
   }
 
   async function update(change: (secrets: Secrets) => boolean): Promise<boolean> {
@@ -66,7 +90,7 @@ export function fileStore(options: FileStoreOptions): SecretStore {
   return {
     kind: "file",
     async get(name) {
-      return (await load()).get(name) ?? null;
+      return (await read()).get(name) ?? null;
     },
     async set(name, secret) {
       await update((secrets) => {
@@ -79,17 +103,21 @@ export function fileStore(options: FileStoreOptions): SecretStore {
     },
     async list() {
       const entries: SecretEntry[] = [];
-      for (const [name, { type }] of await load()) if (!name.startsWith(INTERNAL_PREFIX)) entries.push({ name, type });
+      for (const [name, { type }] of await read()) if (!name.startsWith(INTERNAL_PREFIX)) entries.push({ name, type });
       return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },
   };
 }
 
-async function readIfExists(path: string): Promise<{ jwe: string; key: string } | null> {
+/** The file and a key that changes whenever it does; its content is not read again while the key is `known`. */
+async function readIfExists(path: string, known?: string): Promise<{ jwe: string; key: string } | null> {
   try {
     const info = await stat(path);
+    const key = `${info.ino}:${info.mtimeMs}:${info.ctimeMs}:${info.size}`;
+    // A daemon's every get lands here: one stat instead of open, fstat, read and close.
+    if (key === known) return { jwe: "", key };
     const jwe = await readFile(path, "utf8");
-    return { jwe: jwe.trim(), key: `${info.ino}:${info.mtimeMs}:${info.ctimeMs}:${info.size}` };
+    return { jwe: jwe.trim(), key };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return null;

@@ -37,7 +37,11 @@ describe("GitHub token revocation", () => {
     await f.daemon.client.closeSession(session.id);
     const token = f.stub.token(session.credentials!.github!.token)!;
     await waitFor(() => token.revokedAt !== null, 15_000, 50);
-    const outcomes = audit(f).filter((l) => l.session === session.id && l.event === "revoke").map((l) => l.outcome);
+    // The audit line follows the stand-in's answer; wait for it rather than race it.
+    const outcomes = await waitFor(() => {
+      const seen = audit(f).filter((l) => l.session === session.id && l.event === "revoke").map((l) => l.outcome);
+      return seen.at(-1) === "revoked" ? seen : undefined;
+    }, 5_000, 20);
     expect(outcomes[0]).toBe("failed");
     expect(outcomes.at(-1)).toBe("revoked");
   });

@@ -5,7 +5,7 @@
  * and once the fault clears the new credentials reach the files and the old GitHub token is
  * revoked. When the fault never clears, the session still ends at its TTL with nothing left.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../helpers/daemon.js";
@@ -57,8 +57,22 @@ describe("upstream faults at refresh", () => {
     w = await startWorld(tasks, { stsLifetimeSeconds: LIFETIME_S, githubLifetimeSeconds: LIFETIME_S });
   });
   afterAll(async () => {
+    if (results.length > 0) recordFigures();
     await w?.close();
   });
+
+  function recordFigures(): void {
+    const area = "Upstream faults";
+    const recovering = results.filter((r) => r.s.recovers);
+    const ok = recovering.filter((r) => r.refreshedFiles && r.oldTokenRevoked).length;
+    recordFigure(area, "refresh, fault then recovery: new credentials in the files, old token revoked", `${ok}/${recovering.length}`, "all", ok === recovering.length);
+    const tries = Math.max(...results.map((r) => r.failedTries));
+    recordFigure(area, "refresh: most failed refresh tries of one lease", tries, `≤ ${MAX_REFRESH_TRIES}`, tries <= MAX_REFRESH_TRIES);
+    const never = results.filter((r) => !r.s.recovers);
+    recordFigure(area, "refresh, fault never clears: sessions ended at TTL", `${never.filter((r) => r.endedAtTtl).length}/${never.length}`, "all", never.every((r) => r.endedAtTtl));
+    const left = results.reduce((n, r) => n + r.filesLeft + r.liveTokensLeft, 0);
+    recordFigure(area, "refresh: files / live GitHub tokens left after the sessions", left, "0", left === 0);
+  }
 
   const refreshLines = (session: string, up: Upstream, outcome: string) =>
     w.audit().filter((l) => l.event === "refresh" && l.session === session && l.provider === provider(up) && l.outcome === outcome);
@@ -86,7 +100,8 @@ describe("upstream faults at refresh", () => {
       oldTokenRevoked = await waitFor(() => w.github.token(oldToken)?.revokedAt != null, 10_000).catch(() => false);
       await w.daemon.client.closeSession(session.id);
     } else {
-      endedAtTtl = await waitFor(async () => !(await w.daemon.client.listSessions()).some((x) => x.id === session.id), 40_000, 200).catch(() => false);
+      // The close is audited once files are removed and leases released (the list drops it first).
+      endedAtTtl = await waitFor(() => w.audit().some((l) => l.event === "session.close" && l.session === session.id && l.reason === "expire"), 40_000, 200).catch(() => false);
       proxy.clearFaults();
     }
     const now = Date.now();
@@ -97,7 +112,7 @@ describe("upstream faults at refresh", () => {
       refreshedFiles,
       oldTokenRevoked,
       endedAtTtl,
-      filesLeft: (await import("node:fs")).readdirSync(sandbox).length,
+      filesLeft: readdirSync(sandbox).length,
       // Every GitHub token this task got is revoked, or expired by itself.
       liveTokensLeft: up.tokens.filter((t) => {
         const issued = w.github.token(t);
@@ -120,16 +135,5 @@ describe("upstream faults at refresh", () => {
     expect(w.crashes()).toBe(0);
     expect(await w.daemon.client.listSessions()).toEqual([]);
     expect((await w.daemon.client.health()).ok).toBe(true);
-
-    const area = "Upstream faults";
-    const recovering = results.filter((r) => r.s.recovers);
-    const ok = recovering.filter((r) => r.refreshedFiles && r.oldTokenRevoked).length;
-    recordFigure(area, "refresh, fault then recovery: new credentials in the files, old token revoked", `${ok}/${recovering.length}`, "all", ok === recovering.length);
-    const tries = Math.max(...results.map((r) => r.failedTries));
-    recordFigure(area, "refresh: most failed refresh tries of one lease", tries, `≤ ${MAX_REFRESH_TRIES}`, tries <= MAX_REFRESH_TRIES);
-    const never = results.filter((r) => !r.s.recovers);
-    recordFigure(area, "refresh, fault never clears: sessions ended at TTL", `${never.filter((r) => r.endedAtTtl).length}/${never.length}`, "all", never.every((r) => r.endedAtTtl));
-    const left = results.reduce((n, r) => n + r.filesLeft + r.liveTokensLeft, 0);
-    recordFigure(area, "refresh: files / live GitHub tokens left after the sessions", left, "0", left === 0);
   });
 });

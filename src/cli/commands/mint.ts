@@ -1,10 +1,7 @@
 /** `broker mint --task T`: open a session that lives until its TTL or `broker revoke`, and print its credentials. */
 import { BrokerClient } from "../../client/broker-client.js";
 import { BrokerError } from "../../errors.js";
-import { sessionEnvVars } from "../../sinks/child-env.js";
-import { formatDotenv, formatShellExports } from "../../sinks/env-file.js";
 import { parseCommandArgs, stringFlag } from "../args.js";
-import { credentialProcessOutput } from "../aws-process-output.js";
 import { printJson, type CommandContext } from "../context.js";
 import { SESSION_OPTIONS, sessionRequestFromFlags } from "../session-request.js";
 
@@ -22,12 +19,16 @@ export default async function mint(ctx: CommandContext): Promise<number> {
   if (!(FORMATS as readonly string[]).includes(format)) {
     throw new BrokerError("ERR_USAGE", `unknown --format ${JSON.stringify(format)}`, { fix: `use one of: ${FORMATS.join(", ")}` });
   }
-  const request = sessionRequestFromFlags(parsed, USAGE);
+  const request = await sessionRequestFromFlags(parsed, USAGE);
   const session = await new BrokerClient(parsed.places.socket).openSession(request);
   const credentials = session.credentials ?? { env: {} };
+  // The other formats' code is loaded only when asked for: `broker mint` is on agents' hot path.
   if (format === "json") printJson(ctx.stdout, session);
-  else if (format === "credential-process") ctx.stdout.write(`${credentialProcessOutput(credentials, session.task)}\n`);
-  else {
+  else if (format === "credential-process") {
+    const { credentialProcessOutput } = await import("../aws-process-output.js");
+    ctx.stdout.write(`${credentialProcessOutput(credentials, session.task)}\n`);
+  } else {
+    const [{ sessionEnvVars }, { formatDotenv, formatShellExports }] = await Promise.all([import("../../sinks/child-env.js"), import("../../sinks/env-file.js")]);
     const vars = sessionEnvVars({ ...session, credentials }, session.sandbox?.path);
     ctx.stdout.write(format === "env" ? formatShellExports(vars) : formatDotenv(vars));
   }

@@ -20,17 +20,33 @@ export default async function revoke(ctx: CommandContext): Promise<number> {
   }
   const client = new BrokerClient(parsed.places.socket);
   const targets = ids.length > 0 ? ids : (await client.listSessions()).filter((s) => all || s.task === task).map((s) => s.id);
-  const revoked: string[] = [];
-  for (const id of targets) {
-    try {
-      await client.closeSession(id);
-      revoked.push(id);
-    } catch (error) {
-      // A session that ended between the listing and the DELETE is already what we wanted.
-      if (!(error instanceof BrokerError && error.code === "ERR_SESSION_NOT_FOUND" && ids.length === 0)) throw error;
-    }
-  }
+  const revoked = await closeAll(client, targets, ids.length === 0);
   if (parsed.json) printJson(ctx.stdout, { revoked });
   else ctx.stdout.write(`revoked ${revoked.length} session(s)${revoked.length ? `: ${revoked.join(", ")}` : ""}\n`);
   return 0;
+}
+
+/** DELETEs issued this many at a time: one by one, ending 10,000 sessions took half a minute. */
+const IN_FLIGHT = 16;
+
+/** Ends `targets`, returning those it ended in their order; on a failure it starts no more and throws it. */
+async function closeAll(client: BrokerClient, targets: string[], listed: boolean): Promise<string[]> {
+  const ended = new Array<boolean>(targets.length).fill(false);
+  let next = 0;
+  const failures: unknown[] = [];
+  const worker = async () => {
+    while (failures.length === 0 && next < targets.length) {
+      const i = next++;
+      try {
+        await client.closeSession(targets[i]!);
+        ended[i] = true;
+      } catch (error) {
+        // A session that ended between the listing and the DELETE is already what we wanted.
+        if (!(error instanceof BrokerError && error.code === "ERR_SESSION_NOT_FOUND" && listed)) failures.push(error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, targets.length) }, worker));
+  if (failures.length > 0) throw failures[0];
+  return targets.filter((_, i) => ended[i]);
 }

@@ -41,7 +41,7 @@ export default async function run(ctx: CommandContext): Promise<number> {
   if (ctx.env.BROKER_SESSION && parsed.values.nested !== true) {
     throw new BrokerError("ERR_NESTED_SESSION", `already inside broker session ${ctx.env.BROKER_SESSION}`, { fix: "pass --nested to open another session inside this one on purpose" });
   }
-  const request = sessionRequestFromFlags(parsed, USAGE, { sandboxTmp: parsed.values["sandbox-tmp"] === true });
+  const request = await sessionRequestFromFlags(parsed, USAGE, { sandboxTmp: parsed.values["sandbox-tmp"] === true });
   const envFilePath = stringFlag(parsed, "env-file");
   const envFile = envFilePath === undefined ? undefined : parseDotenv(await readEnvFile(envFilePath), envFilePath);
 

@@ -52,13 +52,15 @@ export function startArgvSampler(evidenceDir: string, rootPid: number, cliMarker
     for (const pid of pids) {
       if (pid === String(rootPid)) continue;
       const argv = cmdline(pid);
-      if (argv === null || !(under(pid) || argv.some((a) => a.includes(cliMarker)))) continue;
+      const mine = under(pid);
+      // Broker processes outside our tree too (an orphaned one, say): their argv is searched all the same.
+      if (argv === null || !(mine || argv.some((a) => a.includes(cliMarker)))) continue;
       const key = `${pid}\0${argv.join("\0")}`;
       if (seen.has(key)) continue;
       seen.add(key);
       recordedPids.add(pid);
       try {
-        appendFileSync(join(evidenceDir, "argv.jsonl"), `${JSON.stringify({ source: "sampled", pid: Number(pid), argv })}\n`, { mode: 0o600 });
+        appendFileSync(join(evidenceDir, "argv.jsonl"), `${JSON.stringify({ source: "sampled", pid: Number(pid), mine, argv })}\n`, { mode: 0o600 });
       } catch {
         // the evidence directory is gone: the run is over
       }

@@ -34,12 +34,16 @@ export interface TaskUpstreams {
   github?: FaultProxy;
   /** GitHub tokens minted through this task's proxy, in order. */
   tokens: string[];
+  /** Every credential value minted through this task's proxies (AWS secret keys and session tokens, GitHub tokens). */
+  credentials: string[];
 }
 
 export interface World {
   daemon: TestDaemon;
   sts: StsStub;
   github: GithubStub;
+  /** The value of the generic secret behind DEMO_TOKEN. */
+  demo: string;
   upstream(task: string): TaskUpstreams;
   /** Daemon exits nobody asked for, since the start. */
   crashes(): number;
@@ -89,11 +93,17 @@ export async function startWorld(tasks: TaskSpec[], options: WorldOptions = {}):
   const upstreams = new Map<string, TaskUpstreams>();
   const policies: Record<string, string> = {};
   for (const spec of tasks) {
-    const up: TaskUpstreams = { tokens: [] };
-    if (spec.aws) up.sts = await startFaultProxy(sts.url, "sts", (v) => recordSecret("minted-aws", v));
+    const up: TaskUpstreams = { tokens: [], credentials: [] };
+    if (spec.aws) {
+      up.sts = await startFaultProxy(sts.url, "sts", (v) => {
+        up.credentials.push(v);
+        recordSecret("minted-aws", v);
+      });
+    }
     if (spec.github) {
       up.github = await startFaultProxy(github.url, "github", (v) => {
         up.tokens.push(v);
+        up.credentials.push(v);
         recordSecret("minted-github", v);
       });
     }
@@ -140,6 +150,7 @@ export async function startWorld(tasks: TaskSpec[], options: WorldOptions = {}):
     daemon,
     sts,
     github,
+    demo,
     upstream(task) {
       const up = upstreams.get(task);
       if (!up) throw new Error(`no task ${task}`);
