@@ -3,25 +3,14 @@
  * open is ended (its files removed), every lease not yet revoked is revoked, each audited as
  * `recover`; then the journal is compacted to the leases still waiting for revocation.
  */
-import type { AuditLog } from "../audit/audit-log.js";
-import type { Logger } from "../daemon/logger.js";
 import { isBrokerError } from "../errors.js";
-import type { HandleCipher } from "./handle-cipher.js";
-import type { Journal, JournalRecord } from "./journal.js";
-import type { RevocationQueue } from "./revocation.js";
-import type { SandboxSink } from "./sandbox-sink.js";
+import type { JournalRecord } from "./journal.js";
+import type { SessionManagerDeps } from "./session-manager.js";
 
 type OpenRecord = Extract<JournalRecord, { t: "open" }>;
 type LeaseRecord = Extract<JournalRecord, { t: "lease" }>;
 
-export interface RecoverDeps {
-  journal: Journal;
-  cipher: HandleCipher;
-  revocation: RevocationQueue;
-  sandbox: SandboxSink;
-  audit: AuditLog;
-  logger: Logger;
-}
+export type RecoverDeps = Pick<SessionManagerDeps, "journal" | "cipher" | "revocation" | "sandbox" | "audit" | "logger">;
 
 export interface RecoverResult {
   sessions: number;
