@@ -49,7 +49,7 @@ async function main(): Promise<number> {
     // Lighter sections first, the 10,000-session one last; the table is in section order.
     if (wants("1")) {
       log("1. CLI latency");
-      await benchCliLatency(root, daemon, report, quick ? 5 : 20);
+      await benchCliLatency(root, daemon, report, quick ? 5 : 30);
     }
     if (wants("6")) {
       log("6. peer: broker run vs dotenvx run");
