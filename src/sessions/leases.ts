@@ -50,12 +50,10 @@ export async function leaseRecord(session: string, lease: LiveLease, cipher: Han
   };
 }
 
-/**
- * Writes the leases (after `leading` records, e.g. the session's `open`) and fsyncs them before
- * the caller hands anything out. Appends that arrive together share one write and one fsync.
- */
-export async function journalLeases(journal: Journal, cipher: HandleCipher, session: string, leases: LiveLease[], ...leading: JournalRecord[]): Promise<void> {
-  if (leases.length === 0 && leading.length === 0) return;
+export async function journalLeases(journal: Journal, cipher: HandleCipher, session: string, leases: LiveLease[]): Promise<void> {
+  if (leases.length === 0) return;
   const records = await Promise.all(leases.map((l) => leaseRecord(session, l, cipher)));
-  await journal.append(...leading, ...records);
+  // A revocable lease must be found again after any crash; the rest (env, STS) recovery can only audit.
+  const revocable = leases.some((l) => l.lease.revoke !== null);
+  await (revocable ? journal.append(...records) : journal.appendUnsynced(...records));
 }

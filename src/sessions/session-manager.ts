@@ -182,21 +182,18 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     if (request.sandbox) session.sandbox = await deps.sandbox.prepare(request.sandbox);
     const sandboxRecord = session.sandbox ? { sandbox: { dir: session.sandbox.dir, tmp: session.sandbox.tmp } } : {};
     const openRecord = { t: "open", session: session.id, task: session.task, expiresAt: session.expiresAt, ...sandboxRecord } as const;
-    // With sandbox files the open record must be durable before any file exists; without, it goes
-    // out in the same write and fsync as the leases.
-    if (session.sandbox) await deps.journal.append(openRecord);
-    const pendingOpen = session.sandbox ? [] : [openRecord];
+    // Only sandbox files make this record worth an fsync: without them, recovery has nothing to clean up for it.
+    await (session.sandbox ? deps.journal.append(openRecord) : deps.journal.appendUnsynced(openRecord));
 
     const providers = deps.providers.filter((p) => p.applies(plan));
     const { minted, error } = await mintAll(providers, { sessionId: session.id, plan, sessionExpiresAt: session.expiresAt }, deps.now);
     try {
       if (error) throw error;
-      await journalLeases(deps.journal, deps.cipher, session.id, minted, ...pendingOpen);
-      pendingOpen.length = 0;
+      await journalLeases(deps.journal, deps.cipher, session.id, minted);
       for (const lease of minted) session.leases.set(lease.provider, lease);
       if (session.sandbox) session.sandbox.files = await deps.sandbox.write(session.sandbox, manager.view(session, false), manager.credentials(session));
     } catch (failure) {
-      await journalLeases(deps.journal, deps.cipher, session.id, minted.filter((l) => !session.leases.has(l.provider)), ...pendingOpen).catch(() => undefined);
+      await journalLeases(deps.journal, deps.cipher, session.id, minted.filter((l) => !session.leases.has(l.provider))).catch(() => undefined);
       for (const lease of minted) session.leases.set(lease.provider, lease);
       const code = isBrokerError(failure) ? failure.code : "ERR_INTERNAL";
       deps.audit.write({ event: "mint", task: session.task, session: session.id, outcome: "failed", code });
