@@ -13,4 +13,3 @@ export function jsonLogger(stream: NodeJS.WritableStream = process.stderr, now: 
   };
 }
 
-export const silentLogger: Logger = { log() {} };

@@ -8,16 +8,12 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { awsPolicy, EXTERNAL_ID, randomAwsKey, startAwsFixture, type AwsFixture } from "../helpers/aws-fixture.js";
-import { bwrapWorks, inBrokerSandbox } from "../helpers/bwrap.js";
+import { bwrapWorks, inBrokerSandbox, parseReport as report } from "../helpers/bwrap.js";
 
 const TASK = "report";
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
 /** `key=value` lines the script printed. */
-function report(stdout: string): Record<string, string> {
-  return Object.fromEntries(stdout.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-}
-
 /** `aws configure list`'s access_key row: "<masked value> <type> [location]". */
 const ACCESS_KEY_ROW = /^\s*access_key\s+\*+(\w{4})\s+(\S+)\s*(\S*)\s*$/m;
 

@@ -8,14 +8,10 @@ import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bwrapWorks, inBrokerSandbox } from "../helpers/bwrap.js";
+import { bwrapWorks, inBrokerSandbox, parseReport as report } from "../helpers/bwrap.js";
 import { githubPolicy, startGithubFixture, type GithubFixture } from "../helpers/github-fixture.js";
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
-
-function report(stdout: string): Record<string, string> {
-  return Object.fromEntries(stdout.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-}
 
 describe.skipIf(!bwrapWorks())("git in a bubblewrap sandbox takes the session's token from /run/broker", () => {
   let f: GithubFixture;

@@ -88,3 +88,8 @@ export function bwrapWorks(): boolean {
   const probe = spawnSync("bwrap", [...bwrapArgs({ bindDir: "/usr", at: "/mnt/probe" }), "--", "true"], { stdio: "ignore" });
   return probe.status === 0;
 }
+
+/** Reads the `key=value` lines a probe script printed inside the sandbox (first `=` splits). */
+export function parseReport(stdout: string): Record<string, string> {
+  return Object.fromEntries(stdout.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+}

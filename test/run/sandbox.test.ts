@@ -3,16 +3,12 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo, type Server } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bwrapWorks, inBrokerSandbox } from "../helpers/bwrap.js";
+import { bwrapWorks, inBrokerSandbox, parseReport as report } from "../helpers/bwrap.js";
 import { startRunFixture, type RunFixture } from "./run-fixture.js";
 
 const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex");
 
 /** Lines `key=value` the script inside prints, as a map. */
-function report(stdout: string): Record<string, string> {
-  return Object.fromEntries(stdout.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-}
-
 describe.skipIf(!bwrapWorks())("broker run: CMD in a bubblewrap sandbox (private HOME, no network, session dir read-only)", () => {
   let f: RunFixture;
   let server: Server;
