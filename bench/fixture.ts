@@ -13,8 +13,8 @@ import { BrokerClient } from "../src/client/broker-client.js";
 import { FILE_STORE_NAME, PBES2_COUNT } from "../src/store/file-store.js";
 import type { StoredSecret } from "../src/store/secret-store.js";
 
-/** The CLI of the tools build (build/src/cli/bin.js), as the demo runs it. */
-export const CLI = fileURLToPath(new URL("../src/cli/bin.js", import.meta.url));
+/** The CLI as installed: the bundle `npm run build` makes (dist/bin/broker.cjs). */
+export const CLI = fileURLToPath(new URL("../../dist/bin/broker.cjs", import.meta.url));
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 
 /** Cleanups run last-in first-out, each bounded by its own try, so one failure does not skip the rest. */

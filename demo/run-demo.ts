@@ -15,7 +15,7 @@ import { createBareRepo, startGithubStub } from "../test/stubs/github-stub.js";
 import { startStsStub } from "../test/stubs/sts-stub.js";
 import { demoPolicy, randomAwsKey } from "./demo-fixtures.js";
 
-const CLI = fileURLToPath(new URL("../src/cli/bin.js", import.meta.url));
+const CLI = fileURLToPath(new URL("../../dist/bin/broker.cjs", import.meta.url));
 const AGENT = fileURLToPath(new URL("../../demo/agent.mjs", import.meta.url));
 const out = (line = "") => process.stdout.write(`${line}\n`);
 

@@ -43,9 +43,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
 
   const store = await openStore(places, options.env);
   const policies = await loadPolicyHolder(places.policies, logger);
-  const audit = openAuditLog(places.stateDir, now);
+  const audit = openAuditLog(places.stateDir, { now, onError: (code, lost) => logger.log("error", "writing the audit log failed; serving on", { code, lost }) });
   const cipher = await loadHandleCipher(store, places.stateDir);
-  const { journal, records, torn } = await openJournal(places.stateDir);
+  const { journal, records, torn } = await openJournal(places.stateDir, (error) => logger.log("error", "writing the journal failed; serving on", { code: error.code ?? "EIO" }));
   if (torn) logger.log("warn", "the journal had a torn or corrupt tail; recovered up to the last good record", {});
 
   const revocation = createRevocationQueue({ revokers: { github: revokeGithubToken }, journal, audit, logger, now });

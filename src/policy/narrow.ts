@@ -24,9 +24,10 @@ export function narrowRequest(policy: Policy, request: NarrowRequest): SessionPl
   return {
     task: policy.task,
     ttlSeconds,
-    ...(policy.aws ? { aws: structuredClone(policy.aws) } : {}),
+    // A policy is deep-frozen when parsed (validate-policy.ts), so its parts are shared, not copied.
+    ...(policy.aws ? { aws: policy.aws } : {}),
     ...(github ? { github } : {}),
-    env: structuredClone(policy.env),
+    env: policy.env,
   };
 }
 
@@ -63,7 +64,7 @@ function checkScopeShape(scope: RequestScope | undefined): RequestScope | undefi
 
 function narrowGithub(policy: Policy, scope: GithubScope | undefined): GithubPolicy | undefined {
   const granted = policy.github;
-  if (scope === undefined) return granted ? structuredClone(granted) : undefined;
+  if (scope === undefined) return granted;
   if (!granted) {
     throw new BrokerError("ERR_POLICY_DENIED", `task ${policy.task} grants no GitHub access; the request asked for a github scope`, {
       fix: `leave out the github scope, or add a github section to ${policy.file}`,
@@ -79,10 +80,7 @@ function narrowGithub(policy: Policy, scope: GithubScope | undefined): GithubPol
       details: { task: policy.task },
     });
   }
-  const plan = structuredClone(granted);
-  if (repositories !== undefined) plan.repositories = [...repositories];
-  plan.permissions = { ...permissions };
-  return plan;
+  return { ...granted, ...(repositories !== undefined ? { repositories: [...repositories] } : {}), permissions: { ...permissions } };
 }
 
 function narrowRepositories(granted: GithubPolicy, asked: unknown, beyond: string[]): string[] {

@@ -111,7 +111,16 @@ export function parsePolicy(file: string, text: string): { policy?: Policy; prob
     env: values.env ?? {},
     file: resolve(file),
   };
-  return { policy, problems: [] };
+  // Frozen: every session's plan shares the policy's parts instead of copying them.
+  return { policy: deepFreeze(policy), problems: [] };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 /** Problems in file order; a stable sort keeps a line's problems in the order they were found. */

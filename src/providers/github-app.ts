@@ -1,14 +1,14 @@
 /**
  * The GitHub provider: turns a plan's `github` section into one installation token, narrowed to
  * the plan's repositories and permissions, from the app key in the store. Loading this module
- * loads no Octokit; the first mint does.
+ * loads no Octokit; the first mint does. The app's client (and its JWT) is reused across mints.
  */
 import { BrokerError } from "../errors.js";
 import type { GithubPolicy, SessionPlan } from "../policy/types.js";
 import { tokenFingerprint } from "../util/fingerprint.js";
 import type { GithubCredentials, Lease, Provider, ProviderDeps } from "./provider.js";
 import { readGithubAppSecret } from "./github-app-secret.js";
-import { createGithubAppClient } from "./github-client.js";
+import { createGithubClientCache } from "./github-client-cache.js";
 import { githubWebOrigin, normaliseApiUrl } from "./github-host.js";
 import { createInstallationCache } from "./github-installation.js";
 import { DEFAULT_RETRY, type RetryOptions } from "./github-retry.js";
@@ -38,6 +38,7 @@ export function createGithubProvider(deps: GithubProviderOptions): Provider<"git
     now: deps.now,
   };
   const installations = createInstallationCache();
+  const clients = createGithubClientCache(retry);
 
   return {
     name: "github",
@@ -49,7 +50,7 @@ export function createGithubProvider(deps: GithubProviderOptions): Provider<"git
       const origin = githubWebOrigin(apiUrl);
       const scope = tokenScope(policy, plan.task);
       const app = await readGithubAppSecret(deps.store, policy.app, plan.task);
-      const client = await createGithubAppClient({ apiUrl, appId: app.appId, privateKey: app.privateKey, retry });
+      const client = await clients.get({ apiUrl, appId: app.appId, privateKey: app.privateKey });
 
       const owner = policy.owner;
       const installationId = policy.installationId ?? (owner ? await installations.resolve(client, owner, deps.now) : undefined);

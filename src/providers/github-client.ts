@@ -2,13 +2,18 @@
  * A GitHub client authenticated as the app (RS256 JWT), built on demand: Octokit is imported here
  * lazily so that loading the daemon does not load it.
  *
- * We use @octokit/auth-app only for its request hook (JWT signing, plus its one retry of a
- * clock-skew 401 using GitHub's `Date` header) and never `auth({type: "installation"})`: that path
- * caches tokens for 59 minutes and shares one in-flight mint between callers with the same
+ * We use @octokit/auth-app only for its request hook (the app JWT on /app routes, plus its one
+ * retry of a clock-skew 401 using GitHub's `Date` header), with our own `createJwt` that signs the
+ * JWT once and reuses it for minutes (github-app-jwt.ts). We never use `auth({type: "installation"})`:
+ * that path caches tokens for 59 minutes and shares one in-flight mint between callers with the same
  * installation/repositories/permissions, so two sessions could receive the same token and ending
  * one would revoke the other's. Each mint here asks GitHub for a fresh token.
+ *
+ * A client holds its app's private key (for signing) for as long as it is kept: see
+ * github-client-cache.ts.
  */
 import { BrokerError } from "../errors.js";
+import { createAppJwtSource } from "./github-app-jwt.js";
 import { githubMessageOf, UpstreamFailure } from "./github-errors.js";
 import { withRetries, type RetryOptions } from "./github-retry.js";
 
@@ -23,6 +28,7 @@ export interface GithubAppClientOptions {
   apiUrl: string;
   appId: string;
   privateKey: string;
+  /** Its `now` also dates the app JWTs. */
   retry: RetryOptions;
 }
 
@@ -37,7 +43,8 @@ export async function createGithubAppClient(options: GithubAppClientOptions): Pr
   const base = request.defaults({ baseUrl: options.apiUrl, headers: { ...GITHUB_HEADERS } });
   const auth = createAppAuth({
     appId: options.appId,
-    privateKey: options.privateKey,
+    // Instead of `privateKey` (they exclude each other): the hook would otherwise sign a JWT per call.
+    createJwt: createAppJwtSource({ appId: options.appId, privateKey: options.privateKey, now: options.retry.now }),
     request: base,
     // Its warnings are about skew retries we already account for; a daemon must not write to the console at random.
     log: { warn: () => undefined },

@@ -3,7 +3,6 @@
  * held in the secret store, so no revocable credential is ever in clear on disk.
  */
 import { createCipheriv, createHash, randomBytes } from "node:crypto";
-import { compactDecrypt } from "jose";
 import type { RevokeHandle } from "../providers/provider.js";
 import { INTERNAL_PREFIX, type SecretStore } from "../store/secret-store.js";
 
@@ -38,6 +37,8 @@ export async function loadHandleCipher(store: SecretStore, stateDir: string): Pr
       return [PROTECTED_HEADER, "", iv.toString("base64url"), ciphertext.toString("base64url"), cipher.getAuthTag().toString("base64url")].join(".");
     },
     async open(sealed) {
+      // Only recovery opens handles; jose loads then (and, being ESM-only, through import()).
+      const { compactDecrypt } = await import("jose");
       const { plaintext } = await compactDecrypt(sealed, key);
       return JSON.parse(new TextDecoder().decode(plaintext)) as RevokeHandle;
     },

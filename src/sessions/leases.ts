@@ -55,5 +55,6 @@ export async function journalLeases(journal: Journal, cipher: HandleCipher, sess
   const records = await Promise.all(leases.map((l) => leaseRecord(session, l, cipher)));
   // A revocable lease must be found again after any crash; the rest (env, STS) recovery can only audit.
   const revocable = leases.some((l) => l.lease.revoke !== null);
-  await (revocable ? journal.append(...records) : journal.appendUnsynced(...records));
+  if (revocable) await journal.append(...records);
+  else journal.appendUnsynced(...records);
 }

@@ -48,7 +48,7 @@ export function createRevocationQueue(deps: RevocationDeps): RevocationQueue {
 
   async function finish(item: RevocationItem, outcome: RevocationOutcome, event: "revoke" | "recover", extra = {}): Promise<void> {
     // Lost in an OS crash, it would only have recovery revoke again what is already dead (GitHub answers 401; fine).
-    await deps.journal.appendUnsynced({ t: "lease-end", lease: item.lease, outcome });
+    deps.journal.appendUnsynced({ t: "lease-end", lease: item.lease, outcome });
     const validUntil = item.expiresAt === null ? null : new Date(item.expiresAt).toISOString();
     deps.audit.write({ event, task: item.task, session: item.session, outcome, provider: item.provider, credential: item.fingerprint, ...(outcome === "not-revocable" ? { validUntil, note: "cannot be revoked upstream; valid until its expiry" } : {}), ...extra });
   }

@@ -183,7 +183,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     const sandboxRecord = session.sandbox ? { sandbox: { dir: session.sandbox.dir, tmp: session.sandbox.tmp } } : {};
     const openRecord = { t: "open", session: session.id, task: session.task, expiresAt: session.expiresAt, ...sandboxRecord } as const;
     // Only sandbox files make this record worth an fsync: without them, recovery has nothing to clean up for it.
-    await (session.sandbox ? deps.journal.append(openRecord) : deps.journal.appendUnsynced(openRecord));
+    if (session.sandbox) await deps.journal.append(openRecord);
+    else deps.journal.appendUnsynced(openRecord);
 
     const providers = deps.providers.filter((p) => p.applies(plan));
     const { minted, error } = await mintAll(providers, { sessionId: session.id, plan, sessionExpiresAt: session.expiresAt }, deps.now);
@@ -234,7 +235,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     }
     await releaseLeases(session, session.leases.values());
     // Lost in an OS crash, it would only have recovery remove files that are already gone.
-    await deps.journal.appendUnsynced({ t: "close", session: session.id });
+    deps.journal.appendUnsynced({ t: "close", session: session.id });
     if (reason === "expire") deps.audit.write({ event: "expire", task: session.task, session: session.id, outcome: "ok" });
     if (reason !== "failed-open") deps.audit.write({ event: "session.close", task: session.task, session: session.id, outcome: "ok", reason });
   }

@@ -5,7 +5,8 @@
  * error the existing file is left exactly as it was.
  */
 import { createDecipheriv, pbkdf2, randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { statSync } from "node:fs";
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { BrokerError, isBrokerError } from "../errors.js";
@@ -112,9 +113,10 @@ export function fileStore(options: FileStoreOptions): SecretStore {
 /** The file and a key that changes whenever it does; its content is not read again while the key is `known`. */
 async function readIfExists(path: string, known?: string): Promise<{ jwe: string; key: string } | null> {
   try {
-    const info = await stat(path);
+    // A daemon's every get lands here: one stat instead of open, fstat, read and close; made at
+    // once (microseconds, from the inode cache) rather than through a thread-pool trip.
+    const info = statSync(path);
     const key = `${info.ino}:${info.mtimeMs}:${info.ctimeMs}:${info.size}`;
-    // A daemon's every get lands here: one stat instead of open, fstat, read and close.
     if (key === known) return { jwe: "", key };
     const jwe = await readFile(path, "utf8");
     return { jwe: jwe.trim(), key };

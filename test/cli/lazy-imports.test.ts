@@ -1,74 +1,62 @@
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CLI } from "../helpers/cli.js";
 import { tempDir } from "../helpers/tmp.js";
 
-const MAIN = pathToFileURL(join(import.meta.dirname, "../../dist/cli/main.js")).href;
 const HEAVY = ["@aws-sdk", "@octokit", "fastify"];
 
-// A resolve hook (module.register, Node >= 20.6) reports every ESM resolution to the main thread;
-// require.cache adds what CommonJS loaded. Together: every file the command pulled in.
+// The real CLI bundle runs with a preload: a resolve hook (module.register, Node >= 20.6) notes
+// every ES module resolved, and at exit require.cache adds what CommonJS loaded. Together: every
+// file the command pulled in. The hook runs on its own thread, so it writes straight to the file.
 const HOOKS = `
-let port;
-export function initialize(data) { port = data.port; }
+import { appendFileSync } from "node:fs";
+let out;
+export function initialize(data) { out = data.out; }
 export async function resolve(specifier, context, next) {
   const result = await next(specifier, context);
-  port.postMessage(result.url);
+  appendFileSync(out, result.url + "\\n");
   return result;
 }
 `;
-const PROBE = `
+const PRELOAD = `
+import { appendFileSync } from "node:fs";
 import { createRequire, register } from "node:module";
-import { Readable, Writable } from "node:stream";
-import { MessageChannel } from "node:worker_threads";
-const { port1, port2 } = new MessageChannel();
-const loaded = new Set();
-port1.on("message", (url) => loaded.add(url));
-register(new URL("./hooks.mjs", import.meta.url), { data: { port: port2 }, transferList: [port2] });
-const { main } = await import(process.env.PROBE_MAIN);
-const sink = new Writable({ write(_chunk, _encoding, done) { done(); } });
-const stdin = Readable.from([process.env.PROBE_INPUT ?? ""]);
-const code = await main(JSON.parse(process.env.PROBE_ARGS), { env: process.env, stdin, stdout: sink, stderr: sink });
-await new Promise((resolve) => setTimeout(resolve, 300));
-for (const file of Object.keys(createRequire(import.meta.url).cache)) loaded.add(pathToHref(file));
-port1.close();
-process.stdout.write(JSON.stringify({ code, loaded: [...loaded] }));
-function pathToHref(file) { return file.startsWith("/") ? "file://" + file : file; }
+const out = process.env.PROBE_OUT;
+register(new URL("./hooks.mjs", import.meta.url), { data: { out } });
+const require = createRequire(import.meta.url);
+process.on("exit", () => appendFileSync(out, Object.keys(require.cache).map((f) => "file://" + f + "\\n").join("")));
 `;
 
 let dir: { path: string; cleanup: () => void };
+let runs = 0;
 beforeAll(() => {
   dir = tempDir("broker-lazy-");
   writeFileSync(join(dir.path, "hooks.mjs"), HOOKS);
-  writeFileSync(join(dir.path, "probe.mjs"), PROBE);
+  writeFileSync(join(dir.path, "preload.mjs"), PRELOAD);
 });
 afterAll(() => dir.cleanup());
 
 function loadedBy(args: string[], extraEnv: NodeJS.ProcessEnv = {}, input = ""): { code: number; packages: string[] } {
-  const result = spawnSync(process.execPath, [join(dir.path, "probe.mjs")], {
+  const out = join(dir.path, `loaded-${++runs}.txt`);
+  writeFileSync(out, "");
+  const result = spawnSync(process.execPath, ["--import", join(dir.path, "preload.mjs"), "--", CLI, ...args], {
     encoding: "utf8",
-    env: {
-      ...process.env,
-      HOME: dir.path,
-      XDG_STATE_HOME: join(dir.path, "state"),
-      ...extraEnv,
-      PROBE_MAIN: MAIN,
-      PROBE_ARGS: JSON.stringify(args),
-      PROBE_INPUT: input,
-    },
+    input,
+    env: { ...process.env, HOME: dir.path, XDG_STATE_HOME: join(dir.path, "state"), ...extraEnv, PROBE_OUT: out },
     timeout: 20_000,
   });
-  expect(result.status, result.stderr).toBe(0);
-  const { code, loaded } = JSON.parse(result.stdout) as { code: number; loaded: string[] };
+  expect(result.status, result.stderr).not.toBeNull();
+  const loaded = readFileSync(out, "utf8").split("\n").filter(Boolean);
+  expect(loaded.some((url) => url.endsWith("/broker.cjs")), "the probe saw the CLI itself load").toBe(true);
   // The package part of every node_modules path: "@scope/name" or "name".
   const packages = new Set<string>();
   for (const url of loaded) {
     const match = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
     if (match?.[1]) packages.add(match[1]);
   }
-  return { code, packages: [...packages] };
+  return { code: result.status!, packages: [...packages] };
 }
 
 const heavy = (packages: string[]): string[] => packages.filter((p) => HEAVY.some((h) => p === h || p.startsWith(`${h}/`)));

@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-export const CLI = fileURLToPath(new URL("../../dist/cli/bin.js", import.meta.url));
+/** The CLI as installed: the bundle `npm run build` makes (scripts/bundle-cli.mjs). */
+export const CLI = fileURLToPath(new URL("../../dist/bin/broker.cjs", import.meta.url));
 
 export interface CliResult {
   code: number | null;

@@ -4,6 +4,17 @@ import { BrokerError } from "../../src/errors.js";
 import { levelsFor, levelWithin, PERMISSION_NAMES } from "../../src/policy/github-permissions.js";
 import { narrowRequest, parseRequestedPermissions, parseRequestedRepositories } from "../../src/policy/narrow.js";
 import type { PermissionLevel, Policy, RequestScope } from "../../src/policy/types.js";
+import { parsePolicy } from "../../src/policy/validate-policy.js";
+
+const POLICY_YAML = `task: pr-bot
+github:
+  app: gh-app
+  owner: acme
+  repositories: [website, docs]
+  permissions: { contents: write, pull_requests: write }
+env:
+  API_KEY: { secret: api }
+`;
 
 function policy(overrides: Partial<Policy> = {}): Policy {
   return {
@@ -124,13 +135,15 @@ describe("narrowRequest", () => {
     }
   });
 
-  it("never lets a plan share objects with the policy", () => {
-    const p = policy();
-    const plan = narrowRequest(p, {});
-    plan.github!.permissions.contents = "admin";
-    plan.env.API_KEY!.secret = "other";
-    expect(p.github?.permissions.contents).toBe("write");
-    expect(p.env.API_KEY?.secret).toBe("api");
+  it("gives plans only frozen parts of a parsed policy, so no session can change it for the next", () => {
+    const { policy: p } = parsePolicy("/etc/broker/policies/pr-bot.yaml", POLICY_YAML);
+    const plan = narrowRequest(p!, {});
+    expect(() => (plan.github!.permissions.contents = "admin")).toThrow(TypeError);
+    expect(() => (plan.env.API_KEY!.secret = "other")).toThrow(TypeError);
+    expect(() => plan.github!.repositories!.push("other")).toThrow(TypeError);
+    const narrowed = narrowRequest(p!, { scope: { github: { repositories: ["docs"], permissions: { contents: "read" } } } });
+    expect(narrowed.github).toMatchObject({ repositories: ["docs"], permissions: { contents: "read" } });
+    expect(p!.github).toMatchObject({ repositories: ["website", "docs"], permissions: { contents: "write", pull_requests: "write" } });
   });
 
   it("accepts only requests within the policy, and then gives exactly what was asked", () => {

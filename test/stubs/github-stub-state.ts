@@ -47,6 +47,8 @@ export interface RecordedRequest {
   /** Set when the answer is sent. */
   status: number;
   auth: AuthKind;
+  /** The credential of a request whose `auth` is `jwt` (the app JWT, as sent). */
+  jwt?: string;
   /** Parsed JSON body of REST calls. */
   body?: unknown;
 }

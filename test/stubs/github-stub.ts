@@ -112,6 +112,7 @@ export async function startGithubStub(options: GithubStubOptions): Promise<Githu
     const url = new URL(req.url ?? "/", "http://stub.invalid");
     const method = req.method ?? "GET";
     const record: RecordedRequest = { method, path: url.pathname, route: "unmatched", status: 0, auth: authKind(req, state) };
+    if (record.auth === "jwt") record.jwt = credentialOf(req);
     state.requests.push(record);
     res.on("finish", () => (record.status = res.statusCode));
     if (options.sendDate === false) res.sendDate = false;

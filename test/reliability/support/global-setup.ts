@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startArgvSampler } from "./argv-sampler.js";
 
-const CLI_MARKER = fileURLToPath(new URL("../../../dist/cli/bin.js", import.meta.url));
+const CLI_MARKER = fileURLToPath(new URL("../../../dist/bin/broker.cjs", import.meta.url));
 
 export default function setup(): () => void {
   const dir = process.env.BROKER_RELIABILITY_EVIDENCE;
