@@ -22,6 +22,8 @@ export interface AuditEntry {
 
 export interface AuditLog {
   write(entry: AuditEntry): void;
+  /** Resolves once every line written so far is in the file (or its loss reported). */
+  written(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -47,6 +49,7 @@ export function openAuditLog(stateDir: string, options: AuditLogOptions = {}): A
       // outcome). Spliced in rather than spread into a new object: this runs several times a session.
       appender.add(`{"time":"${new Date(now()).toISOString()}",${JSON.stringify(entry).slice(1)}\n`);
     },
+    written: () => appender.written(),
     async close() {
       if (closed) return;
       closed = true;

@@ -18,6 +18,8 @@ export interface ServerDeps {
   version: string;
   /** True once shutdown has begun: new sessions are refused. */
   stopping: () => boolean;
+  /** Resolves once the journal records and audit lines queued so far are written: awaited before every answer. */
+  written: () => Promise<unknown>;
 }
 
 interface OpenBody {
@@ -54,6 +56,14 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.server.on("connect", (request: IncomingMessage, socket: Socket) =>
     answerRaw(socket, 404, "Not Found", new BrokerError("ERR_ROUTE_NOT_FOUND", `no route CONNECT ${(request.url ?? "").slice(0, 200)}`, { fix: "see the Socket API in the README" })),
   );
+
+  // A caller that reads the audit log after an answer finds the lines that request wrote. The lines
+  // of one turn of the event loop share one write (util/file-appender.ts), so this waits at most
+  // for the end of the turn.
+  app.addHook("onSend", async (_request, _reply, payload) => {
+    await deps.written();
+    return payload;
+  });
 
   app.setErrorHandler((error: FastifyError | BrokerError, request, reply) => {
     const mapped = toBrokerError(error);

@@ -57,7 +57,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   const sessions = createSessionManager({ policies: policies.current, providers, journal, cipher, revocation, sandbox, audit, logger, now });
 
   let stopping = false;
-  const app = buildServer({ sessions, logger, version: options.version, stopping: () => stopping });
+  const written = () => Promise.all([journal.written(), audit.written()]);
+  const app = buildServer({ sessions, logger, version: options.version, stopping: () => stopping, written });
   await listenOnSocket(app, places.socket);
   logger.log("info", "daemon listening", { socket: places.socket, store: store.kind, tasks: [...policies.current().keys()] });
 

@@ -27,6 +27,8 @@ export interface Journal {
    * within this turn of the event loop, not fsynced. A failed write goes to `onError`.
    */
   appendUnsynced(...records: JournalRecord[]): void;
+  /** Resolves once every record appended so far is in the file (or its loss reported). */
+  written(): Promise<void>;
   /** Replaces the whole journal with `records`, atomically. Only before the first append (recovery). */
   rewrite(records: JournalRecord[]): Promise<void>;
   close(): Promise<void>;
@@ -85,6 +87,7 @@ export async function openJournal(
     appendUnsynced(...recs) {
       appender.add(encodeAll(recs));
     },
+    written: () => appender.written(),
     async rewrite(recs) {
       appender.flush();
       await syncs.idle();

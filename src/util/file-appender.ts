@@ -4,6 +4,8 @@
  * added is written before the loop next waits for I/O (setImmediate), or at once by `flush`.
  * The write is made on the event loop: a few KB into the page cache, cheaper than a thread-pool
  * trip. A write that fails is cut back off, so no half line is left for later lines to follow.
+ * `written()` lets a caller wait for the turn's write: the daemon answers a request only after
+ * the lines it queued are in the file.
  */
 import { fstatSync, ftruncateSync, writeSync } from "node:fs";
 
@@ -12,13 +14,18 @@ export interface FileAppender {
   add(text: string): void;
   /** Writes everything queued, now; throws if that fails (what was queued is dropped, not retried). */
   flush(): void;
+  /** Resolves once what is queued now has been written (or its failure reported); at once if nothing is. */
+  written(): Promise<void>;
 }
+
+const DONE = Promise.resolve();
 
 /** `onError` gets the failures of the writes no caller is waiting for (those `add` scheduled), with how many additions were lost. */
 export function createFileAppender(fd: number, onError: (error: NodeJS.ErrnoException, lost: number) => void): FileAppender {
   let size = fstatSync(fd).size;
   let queued: string[] = [];
   let scheduled = false;
+  let waiting: Array<() => void> = [];
 
   function flush(): void {
     if (queued.length === 0) return;
@@ -52,9 +59,17 @@ export function createFileAppender(fd: number, onError: (error: NodeJS.ErrnoExce
           flush();
         } catch (error) {
           onError(error as NodeJS.ErrnoException, lines);
+        } finally {
+          const resolves = waiting;
+          waiting = [];
+          for (const resolve of resolves) resolve();
         }
       });
     },
     flush,
+    written() {
+      if (!scheduled) return DONE;
+      return new Promise((resolve) => waiting.push(resolve));
+    },
   };
 }

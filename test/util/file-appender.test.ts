@@ -30,6 +30,20 @@ describe("createFileAppender", () => {
     closeSync(fd);
   });
 
+  it("resolves written() once the queued lines are in the file, and at once when nothing is queued", async () => {
+    const path = join(dir.path, "log");
+    const fd = openSync(path, "a");
+    const appender = createFileAppender(fd, () => undefined);
+    let seen: string | null = null;
+    await appender.written();
+    appender.add("one\n");
+    const done = appender.written().then(() => (seen = readFileSync(path, "utf8")));
+    expect(readFileSync(path, "utf8")).toBe("");
+    await done;
+    expect(seen).toBe("one\n");
+    closeSync(fd);
+  });
+
   it("reports a failed write it scheduled, with the lines lost, and throws from flush", async () => {
     const fd = openSync("/dev/full", "a");
     const errors: Array<[string | undefined, number]> = [];
