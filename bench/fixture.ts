@@ -97,21 +97,26 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
+/** Stops `proc`: SIGTERM, then SIGKILL if it has not exited within `graceMs`; resolves once it has exited. */
+export function stopper(proc: ChildProcess, graceMs: number): () => Promise<void> {
+  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  return async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill("SIGTERM");
+    const killer = setTimeout(() => proc.kill("SIGKILL"), graceMs);
+    await exited;
+    clearTimeout(killer);
+  };
+}
+
 export async function startDaemon(root: BenchRoot, cleanups: Cleanups): Promise<Daemon> {
   const proc: ChildProcess = spawn(process.execPath, [CLI, "daemon"], { env: root.env, stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   proc.stderr!.setEncoding("utf8").on("data", (d: string) => {
     if (log.length < 1_000_000) log += d;
   });
-  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-  const stop = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill("SIGTERM");
-    // Ending 10,000 sessions takes a moment; past 60 s something is wrong, and nothing may stay behind.
-    const killer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
-    await exited;
-    clearTimeout(killer);
-  };
+  // Ending 10,000 sessions takes a moment; past 60 s something is wrong, and nothing may stay behind.
+  const stop = stopper(proc, 60_000);
   cleanups.add(stop);
   const client = new BrokerClient(root.socket);
   for (let i = 0; ; i++) {

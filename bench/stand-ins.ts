@@ -4,7 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import type { Cleanups } from "./fixture.js";
+import { stopper, type Cleanups } from "./fixture.js";
 
 export const ROLE_ARN = "arn:aws:iam::111122223333:role/bench-reader";
 export const REGION = "us-east-1";
@@ -23,14 +23,7 @@ const SERVER = fileURLToPath(new URL("./stand-ins-server.js", import.meta.url));
 
 export async function startStandIns(cleanups: Cleanups): Promise<StandIns> {
   const proc = spawn(process.execPath, [SERVER], { stdio: ["pipe", "pipe", "inherit"] });
-  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-  cleanups.add(async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill("SIGTERM");
-    const killer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
-    await exited;
-    clearTimeout(killer);
-  });
+  cleanups.add(stopper(proc, 5_000));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("the stand-ins did not start within 20 s")), 20_000);
     let text = "";

@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Cleanups } from "./fixture.js";
-import { type BenchRoot, type Daemon } from "./fixture.js";
+import { stopper, type BenchRoot, type Daemon } from "./fixture.js";
 import type { Agent } from "node:http";
 import { call, keepAliveAgent, runLoad, sessionCycle, type LoadResult } from "./http-load.js";
 import type { Report } from "./report.js";
@@ -21,14 +21,7 @@ const CEILING = fileURLToPath(new URL("./ceiling-server.js", import.meta.url));
 
 async function startCeiling(socket: string, bodyBytes: number, cleanups: Cleanups): Promise<() => Promise<void>> {
   const proc = spawn(process.execPath, [CEILING, socket, String(bodyBytes)], { stdio: ["pipe", "pipe", "inherit"] });
-  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-  const stop = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill("SIGTERM");
-    const killer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
-    await exited;
-    clearTimeout(killer);
-  };
+  const stop = stopper(proc, 5_000);
   cleanups.add(stop);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("the ceiling server did not start within 10 s")), 10_000);

@@ -14,6 +14,7 @@ import type {
 } from "@aws-sdk/client-sts";
 import type { AwsSecretValue } from "../store/secret-store.js";
 import { classifyStsError, upstreamError, type StsCallContext, type UpstreamFailure } from "./aws-sts-errors.js";
+import { createPromiseCache } from "../util/promise-cache.js";
 
 export type StsRequest =
   | { action: "AssumeRole"; input: AssumeRoleCommandInput }
@@ -80,25 +81,14 @@ export interface StsClients {
 
 /** Building a client and connecting cost each mint about half a millisecond; the few distinct ones are kept (at most `max`). */
 export function createStsClients(max = 16): StsClients {
-  const clients = new Map<string, Promise<StsSender>>();
+  const clients = createPromiseCache<StsSender>(max, (dropped) => dropped.destroy());
   return {
     get(target, limits) {
       const { key } = target;
-      // A digest of the secret half, so the map's keys hold no secret.
+      // A digest of the secret half, so the cache's ids hold no secret.
       const secret = createHash("sha256").update(`${key.secretAccessKey}\0${key.sessionToken ?? ""}`).digest("base64");
       const id = JSON.stringify([target.region, target.endpoint ?? null, key.accessKeyId, secret, limits.timeoutMs]);
-      let client = clients.get(id);
-      if (!client) {
-        if (clients.size >= max) {
-          const [oldest, dropped] = clients.entries().next().value as [string, Promise<StsSender>];
-          clients.delete(oldest);
-          void dropped.then((c) => c.destroy(), () => undefined);
-        }
-        client = createClient(target.region, target.endpoint, key, limits);
-        clients.set(id, client);
-        client.catch(() => clients.delete(id));
-      }
-      return client;
+      return clients.get(id, () => createClient(target.region, target.endpoint, key, limits));
     },
   };
 }

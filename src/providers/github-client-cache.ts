@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import { createGithubAppClient, type GithubAppClient } from "./github-client.js";
 import type { RetryOptions } from "./github-retry.js";
+import { createPromiseCache } from "../util/promise-cache.js";
 
 export const MAX_CLIENTS = 64;
 
@@ -24,26 +25,11 @@ export interface GithubClientCache {
 }
 
 export function createGithubClientCache(retry: RetryOptions, maxClients = MAX_CLIENTS): GithubClientCache {
-  const clients = new Map<string, Promise<GithubAppClient>>();
+  const clients = createPromiseCache<GithubAppClient>(maxClients);
   return {
     get({ apiUrl, appId, privateKey }) {
       const digest = createHash("sha256").update(privateKey).digest("base64");
-      const key = JSON.stringify([apiUrl, appId, digest]);
-      const found = clients.get(key);
-      if (found) {
-        // Map order is use order: move it to the end.
-        clients.delete(key);
-        clients.set(key, found);
-        return found;
-      }
-      while (clients.size >= Math.max(1, maxClients)) clients.delete(clients.keys().next().value as string);
-      const client = createGithubAppClient({ apiUrl, appId, privateKey, retry });
-      clients.set(key, client);
-      // Building fails only if Octokit cannot be loaded; do not keep that.
-      client.catch(() => {
-        if (clients.get(key) === client) clients.delete(key);
-      });
-      return client;
+      return clients.get(JSON.stringify([apiUrl, appId, digest]), () => createGithubAppClient({ apiUrl, appId, privateKey, retry }));
     },
   };
 }
