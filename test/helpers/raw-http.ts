@@ -14,7 +14,21 @@ export interface RawResponse {
   problem: string | null;
 }
 
-export function rawExchange(socketPath: string, request: Buffer | string, timeoutMs = 5_000): Promise<RawResponse> {
+/** What a refusal from the headers may take to arrive before a big request's body follows them. */
+const PAUSES_MS = [50, 2_000];
+
+export async function rawExchange(socketPath: string, request: Buffer | string, timeoutMs = 5_000): Promise<RawResponse> {
+  const bytes = Buffer.isBuffer(request) ? request : Buffer.from(request, "utf8");
+  let response = await exchange(socketPath, bytes, timeoutMs, PAUSES_MS[0]!);
+  // EPIPE/ECONNRESET with nothing read: the server refused from the headers and closed while the
+  // body was still going out, so its answer was lost with the socket. Once more, waiting longer.
+  if (/^error:(EPIPE|ECONNRESET)$/.test(response.problem ?? "") && response.body === "") {
+    response = await exchange(socketPath, bytes, timeoutMs, PAUSES_MS[1]!);
+  }
+  return response;
+}
+
+function exchange(socketPath: string, bytes: Buffer, timeoutMs: number, pauseMs: number): Promise<RawResponse> {
   return new Promise((resolve) => {
     const socket = connect(socketPath);
     let data = Buffer.alloc(0);
@@ -31,7 +45,6 @@ export function rawExchange(socketPath: string, request: Buffer | string, timeou
     // A big request goes head first, then (after a pause to let a refusal arrive) its body in
     // slices, stopping once an answer starts: a server that refuses a huge body from its headers
     // closes the connection, and writing on would turn its answer into EPIPE here.
-    const bytes = Buffer.isBuffer(request) ? request : Buffer.from(request, "utf8");
     const writeFrom = (offset: number): void => {
       if (settled || data.length > 0 || offset >= bytes.length) return;
       socket.write(bytes.subarray(offset, offset + 16_384), () => writeFrom(offset + 16_384));
@@ -40,7 +53,7 @@ export function rawExchange(socketPath: string, request: Buffer | string, timeou
     socket.on("connect", () => {
       if (bytes.length <= 64 * 1024 || headEnd < 4) return void socket.write(bytes);
       socket.write(bytes.subarray(0, headEnd));
-      setTimeout(() => writeFrom(headEnd), 50);
+      setTimeout(() => writeFrom(headEnd), pauseMs);
     });
     // EPIPE/ECONNRESET while writing a huge request: the server may have answered and closed already.
     socket.on("error", (error: NodeJS.ErrnoException) => (tryParse(true) ? undefined : none(`error:${error.code ?? "?"}`)));
