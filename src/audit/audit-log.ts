@@ -9,6 +9,7 @@
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { createFileAppender } from "../util/file-appender.js";
+import { isoTime } from "../util/iso-time.js";
 
 export type AuditEvent = "session.open" | "mint" | "refresh" | "deny" | "revoke" | "expire" | "session.close" | "recover";
 
@@ -22,8 +23,8 @@ export interface AuditEntry {
 
 export interface AuditLog {
   write(entry: AuditEntry): void;
-  /** Resolves once every line written so far is in the file (or its loss reported). */
-  written(): Promise<void>;
+  /** Calls back once every line written so far is in the file (or its loss reported). */
+  afterWrite(callback: () => void): void;
   close(): Promise<void>;
 }
 
@@ -47,9 +48,9 @@ export function openAuditLog(stateDir: string, options: AuditLogOptions = {}): A
       if (closed) return;
       // `time` first, then the entry as written (every caller leads with event, task, session,
       // outcome). Spliced in rather than spread into a new object: this runs several times a session.
-      appender.add(`{"time":"${new Date(now()).toISOString()}",${JSON.stringify(entry).slice(1)}\n`);
+      appender.add(`{"time":"${isoTime(now())}",${JSON.stringify(entry).slice(1)}\n`);
     },
-    written: () => appender.written(),
+    afterWrite: (callback) => appender.afterWrite(callback),
     async close() {
       if (closed) return;
       closed = true;

@@ -18,8 +18,8 @@ export interface ServerDeps {
   version: string;
   /** True once shutdown has begun: new sessions are refused. */
   stopping: () => boolean;
-  /** Resolves once the journal records and audit lines queued so far are written: awaited before every answer. */
-  written: () => Promise<unknown>;
+  /** Calls back once the journal records and audit lines queued so far are written: waited for before every answer. */
+  afterWrite: (callback: () => void) => void;
 }
 
 interface OpenBody {
@@ -60,10 +60,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   // A caller that reads the audit log after an answer finds the lines that request wrote. The lines
   // of one turn of the event loop share one write (util/file-appender.ts), so this waits at most
   // for the end of the turn.
-  app.addHook("onSend", async (_request, _reply, payload) => {
-    await deps.written();
-    return payload;
-  });
+  app.addHook("onSend", (_request, _reply, payload, done) => deps.afterWrite(() => done(null, payload)));
 
   app.setErrorHandler((error: FastifyError | BrokerError, request, reply) => {
     const mapped = toBrokerError(error);
@@ -87,7 +84,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       ...(body.scope ? { scope: body.scope } : {}),
     });
     if (body.bind === "connection") bindToConnection(request.raw.socket, reply.raw, () => deps.sessions.end(session.id, "disconnect"));
-    return reply.status(201).send(deps.sessions.view(session, true));
+    // The answer is returned, not sent: returning `reply` would have fastify await it as a thenable.
+    reply.status(201);
+    return deps.sessions.view(session, true);
   });
 
   app.get("/v1/sessions", { schema: { response: { 200: { type: "array", items: sessionSchema } } } }, async () =>
@@ -104,7 +103,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.delete<{ Params: { id: string } }>("/v1/sessions/:id", { schema: { params: sessionIdParams, response: errors } }, async (request, reply) => {
     await deps.sessions.end(request.params.id, "close");
-    return reply.status(204).send();
+    reply.status(204);
   });
 
   return app;

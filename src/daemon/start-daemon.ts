@@ -57,8 +57,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   const sessions = createSessionManager({ policies: policies.current, providers, journal, cipher, revocation, sandbox, audit, logger, now });
 
   let stopping = false;
-  const written = () => Promise.all([journal.written(), audit.written()]);
-  const app = buildServer({ sessions, logger, version: options.version, stopping: () => stopping, written });
+  const afterWrite = (callback: () => void) => journal.afterWrite(() => audit.afterWrite(callback));
+  const app = buildServer({ sessions, logger, version: options.version, stopping: () => stopping, afterWrite });
   await listenOnSocket(app, places.socket);
   logger.log("info", "daemon listening", { socket: places.socket, store: store.kind, tasks: [...policies.current().keys()] });
 

@@ -28,7 +28,7 @@ export interface Journal {
    */
   appendUnsynced(...records: JournalRecord[]): void;
   /** Resolves once every record appended so far is in the file (or its loss reported). */
-  written(): Promise<void>;
+  afterWrite(callback: () => void): void;
   /** Replaces the whole journal with `records`, atomically. Only before the first append (recovery). */
   rewrite(records: JournalRecord[]): Promise<void>;
   close(): Promise<void>;
@@ -87,7 +87,7 @@ export async function openJournal(
     appendUnsynced(...recs) {
       appender.add(encodeAll(recs));
     },
-    written: () => appender.written(),
+    afterWrite: (callback) => appender.afterWrite(callback),
     async rewrite(recs) {
       appender.flush();
       await syncs.idle();

@@ -8,6 +8,7 @@ import type { Logger } from "../daemon/logger.js";
 import { isBrokerError } from "../errors.js";
 import type { ProviderName, RevokeHandle, Revoker } from "../providers/provider.js";
 import type { Journal } from "./journal.js";
+import { isoTime } from "../util/iso-time.js";
 
 export interface RevocationItem {
   lease: string;
@@ -49,7 +50,7 @@ export function createRevocationQueue(deps: RevocationDeps): RevocationQueue {
   async function finish(item: RevocationItem, outcome: RevocationOutcome, event: "revoke" | "recover", extra = {}): Promise<void> {
     // Lost in an OS crash, it would only have recovery revoke again what is already dead (GitHub answers 401; fine).
     deps.journal.appendUnsynced({ t: "lease-end", lease: item.lease, outcome });
-    const validUntil = item.expiresAt === null ? null : new Date(item.expiresAt).toISOString();
+    const validUntil = item.expiresAt === null ? null : isoTime(item.expiresAt);
     deps.audit.write({ event, task: item.task, session: item.session, outcome, provider: item.provider, credential: item.fingerprint, ...(outcome === "not-revocable" ? { validUntil, note: "cannot be revoked upstream; valid until its expiry" } : {}), ...extra });
   }
 

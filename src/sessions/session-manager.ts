@@ -16,6 +16,7 @@ import { scheduleRefresh } from "./refresh.js";
 import type { RevocationQueue } from "./revocation.js";
 import type { SandboxHandle, SandboxSink } from "./sandbox-sink.js";
 import type { EndReason, OpenSessionRequest, SessionCredentials, SessionView } from "./types.js";
+import { isoTime } from "../util/iso-time.js";
 
 export interface SessionManagerDeps {
   policies: () => Map<string, Policy>;
@@ -155,8 +156,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       return {
         id: session.id,
         task: session.task,
-        createdAt: new Date(session.createdAt).toISOString(),
-        expiresAt: new Date(session.expiresAt).toISOString(),
+        createdAt: isoTime(session.createdAt),
+        expiresAt: isoTime(session.expiresAt),
         ...(session.sandbox ? { sandbox: { dir: session.sandbox.dir, path: session.sandbox.path, files: session.sandbox.files } } : {}),
         ...(withCredentials ? { credentials: manager.credentials(session) } : {}),
       };
@@ -204,9 +205,9 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
 
     sessions.set(session.id, session);
     live.set(session.task, (live.get(session.task) ?? 0) + 1);
-    deps.audit.write({ event: "session.open", task: session.task, session: session.id, outcome: "ok", expiresAt: new Date(session.expiresAt).toISOString(), ...(session.sandbox ? { sandbox: session.sandbox.dir } : {}) });
+    deps.audit.write({ event: "session.open", task: session.task, session: session.id, outcome: "ok", expiresAt: isoTime(session.expiresAt), ...(session.sandbox ? { sandbox: session.sandbox.dir } : {}) });
     for (const lease of minted) {
-      deps.audit.write({ event: "mint", task: session.task, session: session.id, outcome: "ok", provider: lease.provider, credential: lease.lease.fingerprint, validUntil: lease.lease.expiresAt === null ? null : new Date(lease.lease.expiresAt).toISOString() });
+      deps.audit.write({ event: "mint", task: session.task, session: session.id, outcome: "ok", provider: lease.provider, credential: lease.lease.fingerprint, validUntil: lease.lease.expiresAt === null ? null : isoTime(lease.lease.expiresAt) });
       scheduleRefresh(session, lease, refreshDeps);
     }
     scheduleExpiry(session);

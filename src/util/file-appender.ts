@@ -4,8 +4,9 @@
  * added is written before the loop next waits for I/O (setImmediate), or at once by `flush`.
  * The write is made on the event loop: a few KB into the page cache, cheaper than a thread-pool
  * trip. A write that fails is cut back off, so no half line is left for later lines to follow.
- * `written()` lets a caller wait for the turn's write: the daemon answers a request only after
- * the lines it queued are in the file.
+ * `afterWrite` lets a caller wait for the turn's write: the daemon answers a request only after
+ * the lines it queued are in the file. It takes a callback, not a promise: it runs for every
+ * answer the daemon gives.
  */
 import { fstatSync, ftruncateSync, writeSync } from "node:fs";
 
@@ -14,11 +15,9 @@ export interface FileAppender {
   add(text: string): void;
   /** Writes everything queued, now; throws if that fails (what was queued is dropped, not retried). */
   flush(): void;
-  /** Resolves once what is queued now has been written (or its failure reported); at once if nothing is. */
-  written(): Promise<void>;
+  /** Calls back once what is queued now has been written (or its failure reported); at once if nothing is. */
+  afterWrite(callback: () => void): void;
 }
-
-const DONE = Promise.resolve();
 
 /** `onError` gets the failures of the writes no caller is waiting for (those `add` scheduled), with how many additions were lost. */
 export function createFileAppender(fd: number, onError: (error: NodeJS.ErrnoException, lost: number) => void): FileAppender {
@@ -60,16 +59,16 @@ export function createFileAppender(fd: number, onError: (error: NodeJS.ErrnoExce
         } catch (error) {
           onError(error as NodeJS.ErrnoException, lines);
         } finally {
-          const resolves = waiting;
+          const callbacks = waiting;
           waiting = [];
-          for (const resolve of resolves) resolve();
+          for (const callback of callbacks) callback();
         }
       });
     },
     flush,
-    written() {
-      if (!scheduled) return DONE;
-      return new Promise((resolve) => waiting.push(resolve));
+    afterWrite(callback) {
+      if (scheduled) waiting.push(callback);
+      else callback();
     },
   };
 }

@@ -30,14 +30,22 @@ describe("createFileAppender", () => {
     closeSync(fd);
   });
 
-  it("resolves written() once the queued lines are in the file, and at once when nothing is queued", async () => {
+  it("calls afterWrite back once the queued lines are in the file, and at once when nothing is queued", async () => {
     const path = join(dir.path, "log");
     const fd = openSync(path, "a");
     const appender = createFileAppender(fd, () => undefined);
-    let seen: string | null = null;
-    await appender.written();
+    let calledAtOnce = false;
+    appender.afterWrite(() => (calledAtOnce = true));
+    expect(calledAtOnce).toBe(true);
     appender.add("one\n");
-    const done = appender.written().then(() => (seen = readFileSync(path, "utf8")));
+    let seen: string | null = null;
+    const done = new Promise<void>((resolve) =>
+      appender.afterWrite(() => {
+        seen = readFileSync(path, "utf8");
+        resolve();
+      }),
+    );
+    expect(seen).toBe(null);
     expect(readFileSync(path, "utf8")).toBe("");
     await done;
     expect(seen).toBe("one\n");
