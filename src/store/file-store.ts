@@ -56,12 +56,13 @@ export function fileStore(options: FileStoreOptions): SecretStore {
     return decrypting.secrets;
   }
 
-  // Reads asked for in the same tick (a session's env entries) share one look at the file, mostly
-  // a stat. Each look starts after every read it serves was asked for, so a read still sees any
-  // write that finished before it. (update() looks afresh, under the lock.)
+  // Reads asked for in the same turn of the event loop (a session's env entries; under load, every
+  // session opened in that turn) share one look at the file, mostly a stat, made at the turn's end.
+  // Each look starts after every read it serves was asked for, so a read still sees any write that
+  // finished before it. (update() looks afresh, under the lock.)
   let batch: Promise<Secrets> | undefined;
   function read(): Promise<Secrets> {
-    batch ??= Promise.resolve().then(() => {
+    batch ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
       batch = undefined;
       return load();
     });
