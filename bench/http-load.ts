@@ -1,7 +1,8 @@
 /**
- * A load generator for HTTP over a Unix socket: N workers on one keep-alive agent, each repeating
- * one operation until a deadline. The same code drives the daemon and the bare node:http ceiling,
- * so the client's own cost is in both figures alike.
+ * A load generator for HTTP over a Unix socket: N workers, each repeating one operation until a
+ * deadline. The same code drives the daemon and the bare node:http ceiling, so the client's own
+ * cost is in both figures alike. The throughput runs give each worker a connection of its own
+ * (wire-connection.ts); the other sections call through a keep-alive node:http agent.
  */
 import { Agent, request } from "node:http";
 import { since } from "./stats.js";
@@ -27,17 +28,20 @@ export function call(agent: Agent, socketPath: string, method: "GET" | "POST" | 
   });
 }
 
+/** Sends one request for worker `worker` (on its own connection, or a shared agent). */
+export type Caller = (worker: number, method: "POST" | "DELETE", path: string, body?: string) => Promise<Answer>;
+
 /** One session's life over the socket API: POST /v1/sessions, then DELETE it; each request's latency (ms) goes to `requests`. */
-export function sessionCycle(agent: Agent, socketPath: string, task: string, requests: number[] = []): () => Promise<void> {
+export function sessionCycle(caller: Caller, task: string, requests: number[] = []): (worker: number) => Promise<void> {
   const body = JSON.stringify({ task });
-  return async () => {
+  return async (worker) => {
     let t = performance.now();
-    const opened = await call(agent, socketPath, "POST", "/v1/sessions", body);
+    const opened = await caller(worker, "POST", "/v1/sessions", body);
     requests.push(since(t));
     if (opened.status !== 201) throw new Error(`open answered ${opened.status}: ${opened.body.slice(0, 300)}`);
     const { id } = JSON.parse(opened.body) as { id: string };
     t = performance.now();
-    const closed = await call(agent, socketPath, "DELETE", `/v1/sessions/${id}`);
+    const closed = await caller(worker, "DELETE", `/v1/sessions/${id}`);
     requests.push(since(t));
     if (closed.status !== 204) throw new Error(`close answered ${closed.status}: ${closed.body.slice(0, 300)}`);
   };
@@ -58,21 +62,21 @@ export interface LoadResult {
   latencies: number[];
 }
 
-/** Runs `op` from `concurrency` workers until `durationMs` has passed (or `maxOps` are done). */
-export async function runLoad(op: () => Promise<void>, concurrency: number, durationMs: number, maxOps = Infinity): Promise<LoadResult> {
+/** Runs `op` from `concurrency` workers (each passes its index) until `durationMs` has passed (or `maxOps` are done). */
+export async function runLoad(op: (worker: number) => Promise<void>, concurrency: number, durationMs: number, maxOps = Infinity): Promise<LoadResult> {
   const latencies: number[] = [];
   const start = performance.now();
   const deadline = start + durationMs;
   let started = 0;
-  const worker = async () => {
+  const worker = async (index: number) => {
     while (performance.now() < deadline && started < maxOps) {
       started += 1;
       const t = performance.now();
-      await op();
+      await op(index);
       latencies.push(since(t));
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  await Promise.all(Array.from({ length: concurrency }, (_, index) => worker(index)));
   const seconds = since(start) / 1000;
   return { ops: latencies.length, seconds, perSecond: latencies.length / seconds, latencies };
 }

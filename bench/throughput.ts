@@ -1,7 +1,8 @@
 /**
  * 2. Daemon throughput and latency: sessions opened and closed per second over the socket API at
  * concurrency 1 and 64 (static provider), against the ceiling — a bare node:http server on a
- * Unix socket in its own process answering a same-sized JSON body — driven by the same client.
+ * Unix socket in its own process answering a same-sized JSON body — driven by the same client:
+ * one connection per worker, spoken with the broker's own wire code (wire-connection.ts says why).
  * Latency is per request (an open or a close); a whole open+close cycle's is in the JSON.
  */
 import { spawn } from "node:child_process";
@@ -9,12 +10,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Cleanups } from "./fixture.js";
 import { stopper, type BenchRoot, type Daemon } from "./fixture.js";
-import type { Agent } from "node:http";
 import { call, keepAliveAgent, runLoad, sessionCycle, type LoadResult } from "./http-load.js";
 import type { Report } from "./report.js";
 import { versus } from "./report.js";
 import { median, percentile } from "./stats.js";
 import { TASK } from "./tasks.js";
+import { openWireConnection, type WireConnection } from "./wire-connection.js";
 
 const SECTION = "2 daemon";
 const CEILING = fileURLToPath(new URL("./ceiling-server.js", import.meta.url));
@@ -58,11 +59,14 @@ const summarise = (runs: Run[]): Summary => ({
   cycleP99: median(runs.map((r) => percentile(r.load.latencies, 99))),
 });
 
-async function measure(agent: Agent, socket: string, concurrency: number, seconds: number): Promise<Run> {
+async function measure(connections: WireConnection[], concurrency: number, seconds: number): Promise<Run> {
   const requests: number[] = [];
-  const load = await runLoad(sessionCycle(agent, socket, TASK.static, requests), concurrency, seconds * 1000);
+  const caller = (worker: number, method: "POST" | "DELETE", path: string, body?: string) => connections[worker]!.request(method, path, body);
+  const load = await runLoad(sessionCycle(caller, TASK.static, requests), concurrency, seconds * 1000);
   return { load, requests };
 }
+
+const openConnections = (socket: string, count: number): Promise<WireConnection[]> => Promise.all(Array.from({ length: count }, () => openWireConnection(socket)));
 
 export async function benchThroughput(root: BenchRoot, daemon: Daemon, report: Report, cleanups: Cleanups, options: { rounds: number; seconds: number }): Promise<void> {
   // The ceiling answers with as many bytes as the daemon's answer to this very request.
@@ -75,17 +79,16 @@ export async function benchThroughput(root: BenchRoot, daemon: Daemon, report: R
   const stopCeiling = await startCeiling(ceilingSocket, bodyBytes, cleanups);
 
   for (const concurrency of [1, 64]) {
-    const brokerAgent = keepAliveAgent(concurrency);
-    const ceilingAgent = keepAliveAgent(concurrency);
-    await measure(brokerAgent, root.socket, concurrency, 0.5);
-    await measure(ceilingAgent, ceilingSocket, concurrency, 0.5);
+    const broker = await openConnections(root.socket, concurrency);
+    const ceiling = await openConnections(ceilingSocket, concurrency);
+    await measure(broker, concurrency, 0.5);
+    await measure(ceiling, concurrency, 0.5);
     const runs = { broker: [] as Run[], ceiling: [] as Run[] };
     for (let r = 0; r < options.rounds; r++) {
-      runs.broker.push(await measure(brokerAgent, root.socket, concurrency, options.seconds));
-      runs.ceiling.push(await measure(ceilingAgent, ceilingSocket, concurrency, options.seconds));
+      runs.broker.push(await measure(broker, concurrency, options.seconds));
+      runs.ceiling.push(await measure(ceiling, concurrency, options.seconds));
     }
-    brokerAgent.destroy();
-    ceilingAgent.destroy();
+    for (const connection of [...broker, ...ceiling]) connection.close();
     const b = summarise(runs.broker);
     const c = summarise(runs.ceiling);
     const at = `at concurrency ${concurrency}`;

@@ -3,13 +3,29 @@ import { BrokerError } from "../errors.js";
 import type { SessionPlan } from "../policy/types.js";
 import type { EnvCredentials, Lease, Provider, ProviderDeps } from "./provider.js";
 
+type EnvPlan = SessionPlan["env"];
+
+type EnvShape = { entries: [string, EnvPlan[string]][]; fingerprint: string };
+
+/** A plan's env entries and the fingerprint they give, worked out once per policy (plans share its frozen parts). */
+const shapes = new WeakMap<EnvPlan, EnvShape>();
+function shapeOf(env: EnvPlan): EnvShape {
+  let shape = shapes.get(env);
+  if (!shape) {
+    const entries = Object.entries(env);
+    shape = { entries, fingerprint: `env:${entries.map(([variable]) => variable).join(",")}` };
+    shapes.set(env, shape);
+  }
+  return shape;
+}
+
 export function createStaticProvider(deps: Pick<ProviderDeps, "store">): Provider<"env"> {
   return {
     name: "env",
-    applies: (plan: SessionPlan) => Object.keys(plan.env).length > 0,
+    applies: (plan: SessionPlan) => shapeOf(plan.env).entries.length > 0,
     async mint({ plan }): Promise<Lease<EnvCredentials>> {
       const credentials: EnvCredentials = {};
-      const entries = Object.entries(plan.env);
+      const { entries, fingerprint } = shapeOf(plan.env);
       // Every read at once (a task may name dozens; a store shares a decryption between reads),
       // then checked in order, so the first bad entry is still the one reported.
       const reads = await Promise.allSettled(entries.map(([, { secret }]) => deps.store.get(secret)));
@@ -32,7 +48,7 @@ export function createStaticProvider(deps: Pick<ProviderDeps, "store">): Provide
       return {
         credentials,
         expiresAt: null,
-        fingerprint: `env:${Object.keys(credentials).join(",")}`,
+        fingerprint,
         secrets: Object.values(credentials),
         revoke: null,
       };

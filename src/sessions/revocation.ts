@@ -47,7 +47,7 @@ export function createRevocationQueue(deps: RevocationDeps): RevocationQueue {
   const max = deps.maxDelayMs ?? 30_000;
   const retries = new Map<string, NodeJS.Timeout>();
 
-  async function finish(item: RevocationItem, outcome: RevocationOutcome, event: "revoke" | "recover", extra = {}): Promise<void> {
+  function finish(item: RevocationItem, outcome: RevocationOutcome, event: "revoke" | "recover", extra = {}): void {
     // Lost in an OS crash, it would only have recovery revoke again what is already dead (GitHub answers 401; fine).
     deps.journal.appendUnsynced({ t: "lease-end", lease: item.lease, outcome });
     const validUntil = item.expiresAt === null ? null : isoTime(item.expiresAt);
@@ -57,17 +57,17 @@ export function createRevocationQueue(deps: RevocationDeps): RevocationQueue {
   async function attempt(item: RevocationItem, event: "revoke" | "recover", tries: number): Promise<RevocationOutcome> {
     const revoker = deps.revokers[item.provider];
     if (!item.handle || !revoker) {
-      await finish(item, "not-revocable", event);
+      finish(item, "not-revocable", event);
       return "not-revocable";
     }
     if (item.expiresAt !== null && item.expiresAt <= deps.now()) {
-      await finish(item, "expired", event);
+      finish(item, "expired", event);
       return "expired";
     }
     try {
       await revoker(item.handle);
       retries.delete(item.lease);
-      await finish(item, "revoked", event, tries > 0 ? { attempts: tries + 1 } : {});
+      finish(item, "revoked", event, tries > 0 ? { attempts: tries + 1 } : {});
       return "revoked";
     } catch (error) {
       const code = isBrokerError(error) ? error.code : "ERR_INTERNAL";
