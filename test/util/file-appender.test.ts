@@ -16,11 +16,18 @@ describe("createFileAppender", () => {
     const fd = openSync(path, "a");
     const errors: unknown[] = [];
     const appender = createFileAppender(fd, (e) => errors.push(e));
-    for (let i = 0; i < 100; i++) appender.add(`line ${i}\n`);
-    // Queued, not yet written: the whole turn's lines go out together.
+    const lines = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `line ${from + i}\n`).join("");
+    for (let i = 0; i < 15; i++) appender.add(`line ${i}\n`);
+    // Queued, not yet written: the turn's lines go out together.
     expect(readFileSync(path, "utf8")).toBe("");
+    // ...or, once 16 are queued, right after the code that queued them.
+    appender.add("line 15\n");
+    expect(readFileSync(path, "utf8")).toBe("");
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(readFileSync(path, "utf8")).toBe(lines(0, 16));
+    for (let i = 16; i < 100; i++) appender.add(`line ${i}\n`);
     await nextTurn();
-    expect(readFileSync(path, "utf8")).toBe(Array.from({ length: 100 }, (_, i) => `line ${i}\n`).join(""));
+    expect(readFileSync(path, "utf8")).toBe(lines(0, 100));
     appender.add("last\n");
     appender.flush();
     expect(readFileSync(path, "utf8").endsWith("line 99\nlast\n")).toBe(true);
