@@ -27,7 +27,7 @@ export function openWireConnection(socketPath: string): Promise<WireConnection> 
     };
     socket.setTimeout(TIMEOUT_MS, () => socket.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000} s`)));
     socket.on("data", (chunk: Buffer) => {
-      if (!pending) return fail(new Error("bytes arrived with no request waiting"));
+      if (!pending) return void socket.destroy(new Error("bytes arrived with no request waiting"));
       const answer = pending.reader.push(chunk);
       if (answer === null) return;
       const waiting = pending;

@@ -57,9 +57,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     answerRaw(socket, 404, "Not Found", new BrokerError("ERR_ROUTE_NOT_FOUND", `no route CONNECT ${(request.url ?? "").slice(0, 200)}`, { fix: "see the Socket API in the README" })),
   );
 
-  // A caller that reads the audit log after an answer finds the lines that request wrote. The lines
-  // of one turn of the event loop share one write (util/file-appender.ts), so this waits at most
-  // for the end of the turn.
+  // A caller that reads the audit log after an answer finds the lines that request wrote. Lines
+  // share a write per turn of the event loop or per batch (util/file-appender.ts), so this waits at
+  // most for the end of the turn.
   app.addHook("onSend", (_request, _reply, payload, done) => deps.afterWrite(() => done(null, payload)));
 
   app.setErrorHandler((error: FastifyError | BrokerError, request, reply) => {

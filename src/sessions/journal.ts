@@ -27,7 +27,7 @@ export interface Journal {
    * within this turn of the event loop, not fsynced. A failed write goes to `onError`.
    */
   appendUnsynced(...records: JournalRecord[]): void;
-  /** Resolves once every record appended so far is in the file (or its loss reported). */
+  /** Calls back once every record appended so far is in the file (or its loss reported). */
   afterWrite(callback: () => void): void;
   /** Replaces the whole journal with `records`, atomically. Only before the first append (recovery). */
   rewrite(records: JournalRecord[]): Promise<void>;

@@ -7,8 +7,8 @@ import type { AuditLog } from "../audit/audit-log.js";
 import type { Logger } from "../daemon/logger.js";
 import { isBrokerError } from "../errors.js";
 import type { ProviderName, RevokeHandle, Revoker } from "../providers/provider.js";
-import type { Journal } from "./journal.js";
 import { isoTime } from "../util/iso-time.js";
+import type { Journal } from "./journal.js";
 
 export interface RevocationItem {
   lease: string;

@@ -9,6 +9,7 @@ import { BrokerError, isBrokerError } from "../errors.js";
 import { narrowRequest } from "../policy/narrow.js";
 import type { Policy, SessionPlan } from "../policy/types.js";
 import type { Provider, ProviderName } from "../providers/provider.js";
+import { isoTime } from "../util/iso-time.js";
 import type { HandleCipher } from "./handle-cipher.js";
 import type { Journal } from "./journal.js";
 import { journalLeases, mintAll, type LiveLease } from "./leases.js";
@@ -16,7 +17,6 @@ import { scheduleRefresh } from "./refresh.js";
 import type { RevocationQueue } from "./revocation.js";
 import type { SandboxHandle, SandboxSink } from "./sandbox-sink.js";
 import type { EndReason, OpenSessionRequest, SessionCredentials, SessionView } from "./types.js";
-import { isoTime } from "../util/iso-time.js";
 
 export interface SessionManagerDeps {
   policies: () => Map<string, Policy>;

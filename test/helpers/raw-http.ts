@@ -14,6 +14,8 @@ export interface RawResponse {
   problem: string | null;
 }
 
+/** Requests over this go head first, body after a pause; the daemon refuses bodies this big. */
+const BIG = 64 * 1024;
 /** What a refusal from the headers may take to arrive before a big request's body follows them. */
 const PAUSES_MS = [50, 2_000];
 
@@ -22,7 +24,7 @@ export async function rawExchange(socketPath: string, request: Buffer | string, 
   let response = await exchange(socketPath, bytes, timeoutMs, PAUSES_MS[0]!);
   // EPIPE/ECONNRESET with nothing read: the server refused from the headers and closed while the
   // body was still going out, so its answer was lost with the socket. Once more, waiting longer.
-  if (/^error:(EPIPE|ECONNRESET)$/.test(response.problem ?? "") && response.body === "") {
+  if (bytes.length > BIG && /^error:(EPIPE|ECONNRESET)$/.test(response.problem ?? "") && response.body === "") {
     response = await exchange(socketPath, bytes, timeoutMs, PAUSES_MS[1]!);
   }
   return response;
@@ -51,7 +53,7 @@ function exchange(socketPath: string, bytes: Buffer, timeoutMs: number, pauseMs:
     };
     const headEnd = bytes.indexOf("\r\n\r\n") + 4;
     socket.on("connect", () => {
-      if (bytes.length <= 64 * 1024 || headEnd < 4) return void socket.write(bytes);
+      if (bytes.length <= BIG || headEnd < 4) return void socket.write(bytes);
       socket.write(bytes.subarray(0, headEnd));
       setTimeout(() => writeFrom(headEnd), pauseMs);
     });
