@@ -191,11 +191,12 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     const { minted, error } = await mintAll(providers, { sessionId: session.id, plan, sessionExpiresAt: session.expiresAt }, deps.now);
     try {
       if (error) throw error;
-      await journalLeases(deps.journal, deps.cipher, session.id, minted);
+      const journaled = journalLeases(deps.journal, deps.cipher, session.id, minted);
+      if (journaled) await journaled;
       for (const lease of minted) session.leases.set(lease.provider, lease);
       if (session.sandbox) session.sandbox.files = await deps.sandbox.write(session.sandbox, manager.view(session, false), manager.credentials(session));
     } catch (failure) {
-      await journalLeases(deps.journal, deps.cipher, session.id, minted.filter((l) => !session.leases.has(l.provider))).catch(() => undefined);
+      await journalLeases(deps.journal, deps.cipher, session.id, minted.filter((l) => !session.leases.has(l.provider)))?.catch(() => undefined);
       for (const lease of minted) session.leases.set(lease.provider, lease);
       const code = isBrokerError(failure) ? failure.code : "ERR_INTERNAL";
       deps.audit.write({ event: "mint", task: session.task, session: session.id, outcome: "failed", code });

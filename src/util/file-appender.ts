@@ -9,12 +9,14 @@
  * `afterWrite` lets a caller wait for the turn's write: the daemon answers a request only after
  * the lines it queued are in the file. It takes a callback, not a promise: it runs for every
  * answer the daemon gives.
+ * What is queued is turned into text only when it is written (`encode`, by default a plain join):
+ * the journal makes one checksummed line of a whole batch of records.
  */
 import { fstatSync, ftruncateSync, writeSync } from "node:fs";
 
-export interface FileAppender {
-  /** Queues text, written within this turn of the event loop. */
-  add(text: string): void;
+export interface FileAppender<T = string> {
+  /** Queues an item, written within this turn of the event loop. */
+  add(item: T): void;
   /** Writes everything queued, now; throws if that fails (what was queued is dropped, not retried). */
   flush(): void;
   /** Calls back once what is queued now has been written (or its failure reported); at once if nothing is. */
@@ -25,16 +27,21 @@ export interface FileAppender {
 const BATCH = 16;
 
 /** `onError` gets the failures of the writes no caller is waiting for (those `add` scheduled), with how many additions were lost. */
-export function createFileAppender(fd: number, onError: (error: NodeJS.ErrnoException, lost: number) => void): FileAppender {
+export function createFileAppender<T = string>(
+  fd: number,
+  onError: (error: NodeJS.ErrnoException, lost: number) => void,
+  encode: (items: T[]) => string = (items) => items.join(""),
+): FileAppender<T> {
   let size = fstatSync(fd).size;
-  let queued: string[] = [];
+  let queued: T[] = [];
   let scheduled = false;
   let waiting: Array<() => void> = [];
 
   function flush(): void {
     if (queued.length === 0) return;
-    const bytes = Buffer.from(queued.length === 1 ? queued[0]! : queued.join(""));
+    const items = queued;
     queued = [];
+    const bytes = Buffer.from(encode(items));
     let done = 0;
     try {
       while (done < bytes.length) done += writeSync(fd, bytes, done);
@@ -74,8 +81,8 @@ export function createFileAppender(fd: number, onError: (error: NodeJS.ErrnoExce
   };
 
   return {
-    add(text) {
-      queued.push(text);
+    add(item) {
+      queued.push(item);
       if (queued.length >= BATCH && !batchDue) {
         batchDue = true;
         process.nextTick(writeBatch);
