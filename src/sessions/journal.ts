@@ -47,7 +47,7 @@ export function encodeLine(records: JournalRecord[]): string {
 const legacyChecksum = (json: string) => crypto.createHash("sha256").update(json).digest("hex").slice(0, 8);
 const intact = (sum: string, json: string) => sum === crc32Hex(json) || sum === legacyChecksum(json);
 
-/** Parses the journal text up to the last good record; `goodBytes` is where that record ends. */
+/** Parses the journal text up to the last good line; `goodBytes` is where that line ends. */
 export function parseJournal(text: string): { records: JournalRecord[]; goodBytes: number; torn: boolean } {
   const records: JournalRecord[] = [];
   let offset = 0;
