@@ -5,10 +5,8 @@
  */
 import { isBrokerError } from "../errors.js";
 import type { JournalRecord } from "./journal.js";
+import { LiveRecords, type LeaseRecord } from "./live-records.js";
 import type { SessionManagerDeps } from "./session-manager.js";
-
-type OpenRecord = Extract<JournalRecord, { t: "open" }>;
-type LeaseRecord = Extract<JournalRecord, { t: "lease" }>;
 
 export type RecoverDeps = Pick<SessionManagerDeps, "journal" | "cipher" | "revocation" | "sandbox" | "audit" | "logger">;
 
@@ -19,14 +17,7 @@ export interface RecoverResult {
 }
 
 export async function recoverFromJournal(records: JournalRecord[], deps: RecoverDeps): Promise<RecoverResult> {
-  const open = new Map<string, OpenRecord>();
-  const leases = new Map<string, LeaseRecord>();
-  for (const r of records) {
-    if (r.t === "open") open.set(r.session, r);
-    else if (r.t === "close") open.delete(r.session);
-    else if (r.t === "lease") leases.set(r.lease, r);
-    else leases.delete(r.lease);
-  }
+  const { sessions: open, leases } = new LiveRecords(records);
   const taskOf = (session: string) => open.get(session)?.task ?? null;
 
   await Promise.all(

@@ -21,6 +21,8 @@ export interface FileAppender<T = string> {
   flush(): void;
   /** Calls back once what is queued now has been written (or its failure reported); at once if nothing is. */
   afterWrite(callback: () => void): void;
+  /** The file's size: what it held when opened, plus what has been written since. */
+  bytes(): number;
 }
 
 /** About eight requests' worth (each adds two lines or so). The bench's p99 at concurrency 64 fell from 4.8 to 4.4 ms (medians of six runs). */
@@ -99,5 +101,6 @@ export function createFileAppender<T = string>(
       if (scheduled) waiting.push(callback);
       else callback();
     },
+    bytes: () => size,
   };
 }

@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
-import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { setImmediate as nextTurn } from "node:timers/promises";
+import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { encodeLine, openJournal, parseJournal, type JournalRecord } from "../../src/sessions/journal.js";
+import { LiveRecords } from "../../src/sessions/live-records.js";
 import { tempDir } from "../helpers/tmp.js";
 
 let dir: { path: string; cleanup: () => void };
@@ -86,5 +87,117 @@ describe("the journal", () => {
     expect(onDisk().records).toEqual([open("old"), lease("old"), close("old")]);
     appendFileSync(file(), "0badc0de " + JSON.stringify(open("torn")) + "\n");
     expect(onDisk().torn).toBe(true);
+  });
+
+  describe("compaction", () => {
+    const LIMIT = 8 * 1024;
+    const leaseEnd = (session: string): JournalRecord => ({ t: "lease-end", lease: `l-${session}`, outcome: "revoked" });
+
+    /** 200 sessions, one per turn: every 25th stays open; every 11th leaves its lease waiting for revocation. */
+    async function churn(journal: Awaited<ReturnType<typeof openJournal>>["journal"], prefix: string): Promise<{ live: JournalRecord[]; written: JournalRecord[] }> {
+      const live: JournalRecord[] = [];
+      const waiting: JournalRecord[] = [];
+      const written: JournalRecord[] = [];
+      for (let i = 0; i < 200; i++) {
+        const s = `${prefix}${i}`;
+        await journal.append(open(s), lease(s));
+        written.push(open(s), lease(s));
+        if (i % 25 === 0) live.push(open(s), lease(s));
+        else if (i % 11 === 0) {
+          journal.appendUnsynced(close(s));
+          written.push(close(s));
+          waiting.push(lease(s));
+        } else {
+          journal.appendUnsynced(leaseEnd(s), close(s));
+          written.push(leaseEnd(s), close(s));
+        }
+        await nextTurn();
+      }
+      const leases = [...live.filter((r) => r.t === "lease"), ...waiting];
+      return { live: [...live.filter((r) => r.t === "open"), ...leases], written };
+    }
+
+    it("replaces a grown journal with its live records only, and goes on appending to the new file", async () => {
+      const errors: unknown[] = [];
+      const { journal } = await openJournal(dir.path, (e) => errors.push(e), LIMIT);
+      const { live, written } = await churn(journal, "s");
+      await nextTurn();
+      // After a compaction the file holds the live records, and the next one comes once it passes
+      // the limit or four times that size, plus what a few turns add while it runs. 200 sessions wrote far more.
+      const bytesOf = (records: JournalRecord[]) => Buffer.byteLength(records.map((r) => encodeLine([r])).join(""));
+      const bound = Math.max(LIMIT, 4 * bytesOf(live)) + 4096;
+      expect(statSync(file()).size).toBeLessThan(bound);
+      expect(bytesOf(written)).toBeGreaterThan(2 * bound);
+      journal.appendUnsynced(open("after"));
+      await journal.close();
+      const again = await openJournal(dir.path);
+      // Whatever compactions kept, the live set a restart recovers is exactly the one that was live.
+      const recovered = new LiveRecords(again.records).records();
+      expect(recovered).toEqual(expect.arrayContaining([...live, open("after")]));
+      expect(recovered).toHaveLength(live.length + 1);
+      expect({ torn: again.torn, errors, leftovers: readdirSync(dir.path) }).toEqual({ torn: false, errors: [], leftovers: ["journal.jsonl"] });
+      await again.journal.close();
+    });
+
+    it("keeps what is appended while it compacts, and leaves no temporary file behind", async () => {
+      const errors: unknown[] = [];
+      writeFileSync(join(dir.path, "journal.jsonl.4242.tmp"), "left by a daemon killed while compacting");
+      const { journal } = await openJournal(dir.path, (e) => errors.push(e), LIMIT);
+      // 2,000 ended sessions, then 400 live ones: more lines than one turn writes while compacting.
+      for (let i = 0; i < 2000; i++) journal.appendUnsynced(open(`d${i}`), close(`d${i}`));
+      for (let i = 0; i < 400; i++) journal.appendUnsynced(open(`m${i}`), lease(`m${i}`));
+      await nextTurn();
+      const full = statSync(file()).size;
+      journal.appendUnsynced(open("trigger"));
+      // Sessions end and begin on every turn while the compaction runs.
+      for (let k = 0; k < 10; k++) {
+        journal.appendUnsynced(leaseEnd(`m${k}`), close(`m${k}`), open(`n${k}`));
+        await nextTurn();
+      }
+      for (const deadline = Date.now() + 5000; Date.now() < deadline && statSync(file()).size > full / 2; ) await sleep(5);
+      expect(statSync(file()).size).toBeLessThan(full / 2);
+      await journal.close();
+      const again = await openJournal(dir.path);
+      const expected = new LiveRecords([...Array.from({ length: 390 }, (_, i) => [open(`m${i + 10}`), lease(`m${i + 10}`)]).flat(), open("trigger"), ...Array.from({ length: 10 }, (_, k) => open(`n${k}`))]);
+      const recovered = new LiveRecords(again.records);
+      expect([...recovered.sessions.keys()].sort()).toEqual([...expected.sessions.keys()].sort());
+      expect([...recovered.leases.keys()].sort()).toEqual([...expected.leases.keys()].sort());
+      expect({ errors, files: readdirSync(dir.path) }).toEqual({ errors: [], files: ["journal.jsonl"] });
+      await again.journal.close();
+    });
+
+    it("keeps the old journal whole when the new one cannot be written, and never follows a link", async () => {
+      const errors: NodeJS.ErrnoException[] = [];
+      const elsewhere = join(dir.path, "elsewhere");
+      writeFileSync(elsewhere, "untouched");
+      const { journal } = await openJournal(dir.path, (e) => errors.push(e), LIMIT);
+      symlinkSync(elsewhere, join(dir.path, `journal.jsonl.${process.pid}.tmp`));
+      const all: JournalRecord[] = [];
+      for (let i = 0; i < 100; i++) {
+        await journal.append(open(`k${i}`), lease(`k${i}`));
+        journal.appendUnsynced(close(`k${i}`));
+        all.push(open(`k${i}`), lease(`k${i}`), close(`k${i}`));
+        await nextTurn();
+      }
+      await journal.close();
+      expect(errors.length).toBeGreaterThan(0);
+      expect(errors.every((e) => e.code === "ELOOP")).toBe(true);
+      expect(readFileSync(elsewhere, "utf8")).toBe("untouched");
+      expect(onDisk()).toMatchObject({ records: all, torn: false });
+    });
+
+    it("tries again only once the journal has grown fourfold after a failure", async () => {
+      const errors: unknown[] = [];
+      const { journal } = await openJournal(dir.path, (e) => errors.push(e), LIMIT);
+      mkdirSync(join(dir.path, `journal.jsonl.${process.pid}.tmp`));
+      for (let i = 0; i < 120; i++) {
+        journal.appendUnsynced(open(`d${i}`), close(`d${i}`));
+        await nextTurn();
+      }
+      await journal.close();
+      // About 12 KB written: past the limit once, not yet past four times what the file then held.
+      expect(statSync(file()).size).toBeGreaterThan(LIMIT);
+      expect(errors).toHaveLength(1);
+    });
   });
 });
