@@ -143,9 +143,9 @@ export async function openJournal(
   let since: JournalRecord[] | null = null;
   async function compact(): Promise<void> {
     await nextTurn();
+    const next = openTemp();
     const snapshot = live.records();
     since = [];
-    const next = openTemp();
     try {
       for (let i = 0; i < snapshot.length && !closed; i += LINE_RECORDS) {
         writeAll(next, snapshot.slice(i, i + LINE_RECORDS));

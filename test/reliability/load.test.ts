@@ -28,7 +28,7 @@ const RSS_SLACK_KIB = 16 * 1024;
  * more than 64 above the first's, and once the clients are gone the count is back to idle (+2).
  */
 const FD_GROWTH = 64;
-/** What one turn of the event loop can add past the compaction limit before compaction runs. */
+/** What can arrive past the journal's compaction limit while a compaction runs. */
 const JOURNAL_SLACK_BYTES = 4 * 1024 * 1024;
 const SECRET = `load-${"9a".repeat(16)}`;
 /** The store decrypts once for a burst of opens (it once ran one PBKDF2 per request: 73 s for 1,000). */
@@ -131,7 +131,7 @@ describe("load", () => {
     recordFigure(area, `daemon RSS: idle → first quarter after ${WARMUP_S} s warm-up → last quarter (medians)`, `${mib(idleRss)} → ${mib(rssFirst)} → ${mib(rssLast)}`, `last ≤ first +${RSS_GROWTH * 100}% (or +${mib(RSS_SLACK_KIB)})`, rssFlat);
     recordFigure(area, "daemon open descriptors: idle → first quarter → last quarter (medians) → after clients left", `${idleFds} → ${fdsFirst} → ${fdsLast} → ${drainedFds}`, `last ≤ first +${FD_GROWTH}; after ≤ idle +2`, fdsLast <= fdsFirst + FD_GROWTH && drainedFds <= idleFds + 2);
 
-    // The journal is compacted as it grows: past its limit by at most what one turn adds. Every
+    // The journal is compacted as it grows: past its limit by at most what arrives while a compaction runs. Every
     // session has ended, so what it holds must say nothing is live, compactions and all.
     const journal = parseJournal(readFileSync(join(d.stateDir, "journal.jsonl"), "utf8"));
     const stillLive = new LiveRecords(journal.records);
