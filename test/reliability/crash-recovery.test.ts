@@ -3,10 +3,14 @@
  * each with sandbox files (half in a given directory, half in a --sandbox-tmp one); restarted, it
  * must have revoked every GitHub token at the stand-in and removed every file within 2 s of being
  * started. (2) `broker run` is SIGKILLed while its command runs: its session ends (files removed,
- * token revoked) within 1 s, because the daemon sees the bound connection close.
+ * token revoked) within 1 s, because the daemon sees the bound connection close. (3) Sessions churn
+ * until the journal has been compacted twice, with GitHub sessions opened before and between the
+ * compactions; the daemon is SIGKILLed while the churn goes on, and the restarted one must revoke
+ * every one of those tokens: compaction kept every lease recovery needs.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI } from "../helpers/cli.js";
 import { recordArgv, recordFigure } from "./support/evidence.js";
@@ -16,6 +20,8 @@ const SESSIONS = 100;
 const RECOVERY_BOUND_MS = 2_000;
 const RUN_END_BOUND_MS = 1_000;
 const TASKS = ["k-github", "k-aws", "k-env"] as const;
+/** Open-and-end loops run at once while the journal grows; k-env allows SESSIONS. */
+const CHURN_LOOPS = 64;
 
 interface Live {
   id: string;
@@ -107,6 +113,47 @@ describe("crashes", () => {
     expect(revokedMs!).toBeLessThan(RECOVERY_BOUND_MS);
     expect(filesMs!).toBeLessThan(RECOVERY_BOUND_MS);
     expect(recovered).toEqual(expect.arrayContaining(live.map((s) => s.id)));
+    expect(await w.daemon.client.listSessions()).toEqual([]);
+  });
+
+  it("revokes after a SIGKILL every GitHub token opened before and between journal compactions", async () => {
+    const journal = join(w.daemon.stateDir, "journal.jsonl");
+    const inode = () => statSync(journal).ino;
+    const openGithub = (n: number) => Promise.all(Array.from({ length: n }, async () => (await w.daemon.client.openSession({ task: "k-github" })).credentials!.github!.token));
+    let churning = true;
+    let churned = 0;
+    const churn = Promise.all(
+      Array.from({ length: CHURN_LOOPS }, async () => {
+        while (churning) {
+          const s = await w.daemon.client.openSession({ task: "k-env" });
+          await w.daemon.client.closeSession(s.id).catch(() => undefined);
+          churned += 1;
+        }
+      }),
+    ).catch(() => undefined); // The SIGKILL ends the loops with connection errors.
+    const compacted = async (from: number) => {
+      for (const deadline = performance.now() + 120_000; performance.now() < deadline; await sleep(20)) if (inode() !== from) return inode();
+      throw new Error(`the journal was not compacted after ${churned} sessions`);
+    };
+
+    const tokens = await openGithub(30);
+    const first = await compacted(inode());
+    tokens.push(...(await openGithub(10)));
+    await compacted(first);
+    await sleep(Math.random() * 200);
+    await w.kill();
+    churning = false;
+    await churn;
+    expect(tokens.every((t) => w.github.token(t)?.revokedAt === null)).toBe(true);
+
+    const t0 = performance.now();
+    await w.restart();
+    const revokedMs = await timeUntil(t0, () => tokens.every((t) => w.github.token(t)?.revokedAt != null), 15_000);
+    const leftovers = readdirSync(w.daemon.stateDir).filter((name) => name.endsWith(".tmp"));
+    recordFigure("Crashes", `daemon SIGKILL after two journal compactions (${churned} sessions churned): all ${tokens.length} GitHub tokens opened before and between them revoked after restart`, revokedMs === null ? "never" : `${Math.round(revokedMs)} ms`, `< ${RECOVERY_BOUND_MS} ms of start`, revokedMs !== null && revokedMs < RECOVERY_BOUND_MS);
+    expect(revokedMs).not.toBeNull();
+    expect(revokedMs!).toBeLessThan(RECOVERY_BOUND_MS);
+    expect(leftovers).toEqual([]);
     expect(await w.daemon.client.listSessions()).toEqual([]);
   });
 
