@@ -138,7 +138,8 @@ export async function openJournal(
    * Compaction while serving: the live records of now are written a few lines per turn and
    * fsynced off the event loop while appends go on to the old file and are kept aside (`since`);
    * then, in one turn, those are added and the new file installed. Live then plus what came
-   * since, in order, is live now. 10,000 live sessions no longer hold the daemon for 20-40 ms.
+   * since, in order, is live now. Written all at once, 10,000 live sessions would hold the daemon
+   * for 20-40 ms.
    */
   let since: JournalRecord[] | null = null;
   async function compact(): Promise<void> {

@@ -94,12 +94,12 @@ describe("the journal", () => {
     const leaseEnd = (session: string): JournalRecord => ({ t: "lease-end", lease: `l-${session}`, outcome: "revoked" });
 
     /** 200 sessions, one per turn: every 25th stays open; every 11th leaves its lease waiting for revocation. */
-    async function churn(journal: Awaited<ReturnType<typeof openJournal>>["journal"], prefix: string): Promise<{ live: JournalRecord[]; written: JournalRecord[] }> {
+    async function churn(journal: Awaited<ReturnType<typeof openJournal>>["journal"]): Promise<{ live: JournalRecord[]; written: JournalRecord[] }> {
       const live: JournalRecord[] = [];
       const waiting: JournalRecord[] = [];
       const written: JournalRecord[] = [];
       for (let i = 0; i < 200; i++) {
-        const s = `${prefix}${i}`;
+        const s = `s${i}`;
         await journal.append(open(s), lease(s));
         written.push(open(s), lease(s));
         if (i % 25 === 0) live.push(open(s), lease(s));
@@ -120,7 +120,7 @@ describe("the journal", () => {
     it("replaces a grown journal with its live records only, and goes on appending to the new file", async () => {
       const errors: unknown[] = [];
       const { journal } = await openJournal(dir.path, (e) => errors.push(e), LIMIT);
-      const { live, written } = await churn(journal, "s");
+      const { live, written } = await churn(journal);
       await nextTurn();
       // After a compaction the file holds the live records, and the next one comes once it passes
       // the limit or four times that size, plus what a few turns add while it runs. 200 sessions wrote far more.
