@@ -1,5 +1,6 @@
 /**
- * 1. CLI latency: `broker --version`, `broker mint` against a warm daemon and `broker run -- true`,
+ * 1. CLI latency: `broker --version`, `broker mint` against a warm daemon and `broker run -- true`
+ * (confined, the default, and --no-sandbox),
  * each against `node -e 0` (the floor for any Node CLI), interleaved in the same run.
  */
 import { broker, runChecked, type BenchRoot, type Daemon } from "./fixture.js";
@@ -18,6 +19,7 @@ export async function benchCliLatency(root: BenchRoot, daemon: Daemon, report: R
       // A short TTL: these sessions are also revoked below, but must not outlive the bench either way.
       mint: () => broker(root, ["mint", "--task", TASK.static, "--ttl", "120"]),
       run: () => broker(root, ["run", "--task", TASK.static, "--", "true"]),
+      unconfined: () => broker(root, ["run", "--task", TASK.static, "--no-sandbox", "--", "true"]),
     },
     rounds,
   );
@@ -29,7 +31,11 @@ export async function benchCliLatency(root: BenchRoot, daemon: Daemon, report: R
   report.add(
     versus({ section: SECTION, measure: `broker mint --task ${TASK.static} (warm daemon)`, value: mint, unit: "ms", against, target: "≤ 1.3× node -e 0", met: mint <= 1.3 * node, detail: { runs: times.mint } }),
   );
-  report.add(versus({ section: SECTION, measure: `broker run --task ${TASK.static} -- true`, value: median(times.run), unit: "ms", against, detail: { runs: times.run } }));
+  const run = median(times.run);
+  report.add(
+    versus({ section: SECTION, measure: `broker run --task ${TASK.static} -- true (confined: bwrap box + proxy bridge)`, value: run, unit: "ms", against, target: "≤ 1.5× node -e 0", met: run <= 1.5 * node, detail: { runs: times.run } }),
+  );
+  report.add(versus({ section: SECTION, measure: `broker run --task ${TASK.static} --no-sandbox -- true`, value: median(times.unconfined), unit: "ms", against, detail: { runs: times.unconfined } }));
 
   for (const s of await daemon.client.listSessions()) await daemon.client.closeSession(s.id).catch(() => undefined);
 }

@@ -8,6 +8,7 @@
  */
 import { join } from "node:path";
 import { benchCliLatency } from "./cli-latency.js";
+import { benchEgress, startEgressTarget, writeEgressPolicy } from "./egress.js";
 import { Cleanups, makeRoot, REPO, startDaemon } from "./fixture.js";
 import { benchMasking } from "./masking.js";
 import { benchPeer } from "./peer.js";
@@ -41,6 +42,8 @@ async function main(): Promise<number> {
     const standIns = await startStandIns(cleanups);
     const root = makeRoot(cleanups);
     const tasks = await setUpTasks(root, standIns);
+    const egressTarget = await startEgressTarget(cleanups);
+    writeEgressPolicy(root, egressTarget);
     const daemon = await startDaemon(root, cleanups);
     log(`daemon pid ${daemon.pid} on ${root.socket} (file store, state in ${root.stateDir})`);
     // Warm: the first session of a task loads what later ones reuse.
@@ -66,6 +69,10 @@ async function main(): Promise<number> {
     if (wants("5")) {
       log("5. masking");
       await benchMasking(root, tasks, report, cleanups, { mebibytes: quick ? 64 : 1024, rounds: quick ? 1 : 3 });
+    }
+    if (wants("7")) {
+      log("7. egress proxy");
+      await benchEgress(daemon, egressTarget, report, { rounds: quick ? 1 : 5, mib: quick ? 32 : 128 });
     }
     if (wants("4")) {
       log("4. scale: 10,000 sessions");

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { createFileAppender } from "../util/file-appender.js";
 import { isoTime } from "../util/iso-time.js";
 
-export type AuditEvent = "session.open" | "mint" | "refresh" | "deny" | "revoke" | "expire" | "session.close" | "recover";
+export type AuditEvent = "session.open" | "mint" | "refresh" | "deny" | "revoke" | "expire" | "session.close" | "recover" | "egress";
 
 export interface AuditEntry {
   event: AuditEvent;

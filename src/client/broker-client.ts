@@ -14,6 +14,8 @@ export interface OpenSessionOptions {
   ttl?: number | string;
   sandbox?: { dir?: string; tmp?: boolean; path?: string };
   scope?: { github?: { repositories?: string[]; permissions?: Record<string, "read" | "write" | "admin"> } };
+  /** Give the session its own socket and egress proxy, for a box (see `confinement` in the answer). */
+  confine?: boolean;
 }
 
 export interface BoundSession {
@@ -57,8 +59,19 @@ export class BrokerClient {
     return this.call<SessionView>("GET", `/v1/sessions/${encodeURIComponent(id)}`);
   }
 
-  credentials(id: string): Promise<SessionCredentials> {
-    return this.call<SessionCredentials>("GET", `/v1/sessions/${encodeURIComponent(id)}/credentials`);
+  /**
+   * The session's current credentials. Inside a box BROKER_SOCKET is the session's own socket,
+   * which refuses the operator's routes (ERR_SESSION_SCOPE): then it is asked for its session.
+   */
+  async credentials(id: string): Promise<SessionCredentials> {
+    try {
+      return await this.call<SessionCredentials>("GET", `/v1/sessions/${encodeURIComponent(id)}/credentials`);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== "ERR_SESSION_SCOPE") throw error;
+      const own = await this.call<SessionView>("GET", "/v1/session");
+      if (own.id !== id) throw error;
+      return this.call<SessionCredentials>("GET", "/v1/session/credentials");
+    }
   }
 
   async closeSession(id: string): Promise<void> {

@@ -28,6 +28,7 @@ interface OpenBody {
   sandbox?: OpenSessionRequest["sandbox"];
   scope?: OpenSessionRequest["scope"];
   bind?: "connection";
+  confine?: boolean;
 }
 
 const errors = { "4xx": errorSchema, "5xx": errorSchema };
@@ -82,6 +83,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       ...(body.ttl !== undefined ? { ttlSeconds: requestedTtl(body.ttl) } : {}),
       ...(body.sandbox ? { sandbox: body.sandbox } : {}),
       ...(body.scope ? { scope: body.scope } : {}),
+      ...(body.confine === true ? { confine: true } : {}),
     });
     if (body.bind === "connection") bindToConnection(request.raw.socket, reply.raw, () => deps.sessions.end(session.id, "disconnect"));
     // The answer is returned, not sent: returning `reply` would have fastify await it as a thenable.

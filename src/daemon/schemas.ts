@@ -35,6 +35,7 @@ export const openSessionBody = {
       },
     },
     bind: { enum: ["connection"] },
+    confine: { type: "boolean" },
   },
 } as const;
 
@@ -74,6 +75,18 @@ const sessionProperties = {
   sandbox: {
     type: "object",
     properties: { dir: { type: "string" }, path: { type: "string" }, files: { type: "array", items: { type: "string" } } },
+  },
+  confinement: {
+    type: "object",
+    properties: {
+      dir: { type: "string" },
+      socket: { type: "string" },
+      proxy: { type: "string" },
+      hide: { type: "array", items: { type: "string" } },
+      write: { type: "array", items: { type: "string" } },
+      passEnv: { type: "array", items: { type: "string" } },
+      denied: { type: "array", items: { type: "string" } },
+    },
   },
 } as const;
 

@@ -2,7 +2,8 @@
  * Wires the daemon together: store, policies, journal (recovering what a dead daemon left),
  * providers, sessions, the HTTP server on the socket, and the signals that stop or reload it.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { openAuditLog } from "../audit/audit-log.js";
 import type { Places } from "../cli/places.js";
 import { createAwsProvider } from "../providers/aws-sts.js";
@@ -20,6 +21,7 @@ import { buildServer } from "./build-server.js";
 import { listenOnSocket } from "./listen.js";
 import { jsonLogger, type Logger } from "./logger.js";
 import { loadPolicyHolder } from "./policy-holder.js";
+import { sessionExitsOpener, upstreamProxyFrom } from "./session-exits.js";
 
 export interface DaemonOptions {
   places: Places;
@@ -54,12 +56,19 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
 
   const providerDeps = { store, now };
   const providers: Provider[] = [createStaticProvider(providerDeps), createAwsProvider(providerDeps), createGithubProvider(providerDeps)] as Provider[];
-  const sessions = createSessionManager({ policies: policies.current, providers, journal, cipher, revocation, sandbox, audit, logger, now });
+  // Confined sessions' sockets live beside the main one, under its 0700 directory.
+  const exitsRoot = join(dirname(places.socket), "s");
+  const upstreamProxy = upstreamProxyFrom(options.env);
+  const openExits = sessionExitsOpener({ root: exitsRoot, version: options.version, audit, logger, ...(upstreamProxy ? { upstreamProxy } : {}) });
+  const hide = [places.stateDir, places.policies, dirname(places.socket), ...(places.passphraseFile ? [places.passphraseFile] : [])];
+  const sessions = createSessionManager({ policies: policies.current, providers, journal, cipher, revocation, sandbox, audit, logger, now, openExits, hide });
 
   let stopping = false;
   const afterWrite = (callback: () => void) => journal.afterWrite(() => audit.afterWrite(callback));
   const app = buildServer({ sessions, logger, version: options.version, stopping: () => stopping, afterWrite });
   await listenOnSocket(app, places.socket);
+  // A dead daemon's session sockets: nothing answers them any more.
+  rmSync(exitsRoot, { recursive: true, force: true });
   logger.log("info", "daemon listening", { socket: places.socket, store: store.kind, tasks: [...policies.current().keys()] });
 
   let stopped: Promise<void> | null = null;

@@ -28,6 +28,8 @@ export function narrowRequest(policy: Policy, request: NarrowRequest): SessionPl
     ...(policy.aws ? { aws: policy.aws } : {}),
     ...(github ? { github } : {}),
     env: policy.env,
+    sandbox: policy.sandbox,
+    ...(policy.egress ? { egress: policy.egress } : {}),
   };
 }
 

@@ -32,6 +32,24 @@ export interface EnvEntry {
   secret: string;
 }
 
+/** The `sandbox:` section: holes the operator opens in `broker run`'s box on purpose. */
+export interface SandboxPolicy {
+  /** Paths (absolute or `~/…`, unexpanded: the client expands them against its HOME) writable inside the box besides the cwd. */
+  write: string[];
+  /** Paths hidden besides the built-in list. */
+  hide: string[];
+  /** Environment names (with `*` globs) the command inherits besides the built-in allowlist. */
+  passEnv: string[];
+}
+
+/** One `egress:` entry: a host the boxed command may reach through the egress proxy. */
+export type EgressRule =
+  | { kind: "any" }
+  /** A host name (lowercase, no trailing dot) or an IP literal (IPv6 without brackets); no port means 443 and 80. */
+  | { kind: "host"; host: string; port?: number }
+  /** `*.example.com`: subdomains only; `suffix` is `.example.com`. */
+  | { kind: "suffix"; suffix: string; port?: number };
+
 export interface Policy {
   task: string;
   description?: string;
@@ -41,6 +59,10 @@ export interface Policy {
   aws?: AwsPolicy;
   github?: GithubPolicy;
   env: Record<string, EnvEntry>;
+  /** Empty lists when the key is absent. */
+  sandbox: SandboxPolicy;
+  /** Undefined when the key is absent: the task's own credential hosts; an empty list allows nothing. */
+  egress?: EgressRule[];
   /** Absolute path of the YAML file it came from. */
   file: string;
 }
@@ -52,6 +74,9 @@ export interface SessionPlan {
   aws?: AwsPolicy;
   github?: GithubPolicy;
   env: Record<string, EnvEntry>;
+  /** The policy's; optional so plans built by hand (provider tests) need not spell it out. */
+  sandbox?: SandboxPolicy;
+  egress?: EgressRule[];
 }
 
 /** What a request may ask for (the socket API's `scope`). */

@@ -8,9 +8,11 @@ import { LineCounter, parseDocument } from "yaml";
 import type { Document } from "yaml";
 import { formatDuration } from "../util/duration.js";
 import { readAws, STS_MAX_SESSION_SECONDS } from "./aws-rules.js";
+import { readEgress } from "./egress-rules.js";
 import { readEnv } from "./env-rules.js";
 import { duration, integer, text } from "./field-checks.js";
 import { readGithub } from "./github-rules.js";
+import { readSandbox } from "./sandbox-rules.js";
 import { TASK_NAME } from "./types.js";
 import type { Policy, PolicyProblem } from "./types.js";
 import type { At, Rules, Walk } from "./yaml-reader.js";
@@ -37,6 +39,8 @@ export const TOP_LEVEL_RULES = {
   aws: { check: readAws },
   github: { check: readGithub },
   env: { check: readEnv },
+  sandbox: { check: readSandbox },
+  egress: { check: readEgress },
 } satisfies Rules;
 
 /** The task name a file must declare: its base name without `.yaml`/`.yml`. */
@@ -109,6 +113,9 @@ export function parsePolicy(file: string, text: string): { policy?: Policy; prob
     ...(values.aws ? { aws: values.aws } : {}),
     ...(values.github ? { github: values.github } : {}),
     env: values.env ?? {},
+    sandbox: values.sandbox ?? { write: [], hide: [], passEnv: [] },
+    // Absent stays absent: it means "the task's own credential hosts", unlike an empty list.
+    ...(values.egress ? { egress: values.egress } : {}),
     file: resolve(file),
   };
   // Frozen: every session's plan shares the policy's parts instead of copying them.

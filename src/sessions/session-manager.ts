@@ -9,6 +9,7 @@ import { BrokerError, isBrokerError } from "../errors.js";
 import { narrowRequest } from "../policy/narrow.js";
 import type { Policy, SessionPlan } from "../policy/types.js";
 import type { Provider, ProviderName } from "../providers/provider.js";
+import type { OpenExits, SessionExits } from "../daemon/session-exits.js";
 import { isoTime } from "../util/iso-time.js";
 import type { HandleCipher } from "./handle-cipher.js";
 import type { Journal } from "./journal.js";
@@ -16,6 +17,7 @@ import { journalLeases, mintAll, type LiveLease } from "./leases.js";
 import { scheduleRefresh } from "./refresh.js";
 import type { RevocationQueue } from "./revocation.js";
 import type { SandboxHandle, SandboxSink } from "./sandbox-sink.js";
+import { sessionCredentials, sessionView } from "./session-view.js";
 import type { EndReason, OpenSessionRequest, SessionCredentials, SessionView } from "./types.js";
 
 export interface SessionManagerDeps {
@@ -28,16 +30,25 @@ export interface SessionManagerDeps {
   audit: AuditLog;
   logger: Logger;
   now: () => number;
+  /** Opens a confined session's session socket and egress proxy (`confine: true`). */
+  openExits?: OpenExits;
+  /** Host paths the daemon knows a box must hide: its state, policies and socket dirs. */
+  hide?: string[];
 }
 
 export interface Session {
   id: string;
   task: string;
   plan: SessionPlan;
+  policy: Policy;
   createdAt: number;
   expiresAt: number;
   leases: Map<ProviderName, LiveLease>;
   sandbox?: SandboxHandle;
+  /** A confined session's ways out of its box. */
+  exits?: SessionExits;
+  /** What its box must hide (given with the session to whoever builds the box). */
+  hide: string[];
   timers: Set<NodeJS.Timeout>;
   ending: Promise<void> | null;
 }
@@ -116,7 +127,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       }
       opening.set(policy.task, (opening.get(policy.task) ?? 0) + 1);
       try {
-        return await openSession(plan, request);
+        return await openSession(policy, plan, request);
       } finally {
         const n = (opening.get(policy.task) ?? 1) - 1;
         if (n > 0) opening.set(policy.task, n);
@@ -145,35 +156,22 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       return chosen.length;
     },
 
-    credentials(session) {
-      const get = <T>(name: ProviderName) => session.leases.get(name)?.lease.credentials as T | undefined;
-      const aws = get<SessionCredentials["aws"]>("aws");
-      const github = get<SessionCredentials["github"]>("github");
-      return { ...(aws ? { aws } : {}), ...(github ? { github } : {}), env: get<Record<string, string>>("env") ?? {} };
-    },
-
-    view(session, withCredentials) {
-      return {
-        id: session.id,
-        task: session.task,
-        createdAt: isoTime(session.createdAt),
-        expiresAt: isoTime(session.expiresAt),
-        ...(session.sandbox ? { sandbox: { dir: session.sandbox.dir, path: session.sandbox.path, files: session.sandbox.files } } : {}),
-        ...(withCredentials ? { credentials: manager.credentials(session) } : {}),
-      };
-    },
+    credentials: sessionCredentials,
+    view: sessionView,
 
     secrets(session) {
       return [...session.leases.values()].flatMap((l) => l.lease.secrets);
     },
   };
 
-  async function openSession(plan: SessionPlan, request: OpenSessionRequest): Promise<Session> {
+  async function openSession(policy: Policy, plan: SessionPlan, request: OpenSessionRequest): Promise<Session> {
     const now = deps.now();
     const session: Session = {
       id: randomUUID(),
       task: plan.task,
       plan,
+      policy,
+      hide: deps.hide ?? [],
       createdAt: now,
       expiresAt: now + plan.ttlSeconds * 1000,
       leases: new Map(),
@@ -195,6 +193,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       if (journaled) await journaled;
       for (const lease of minted) session.leases.set(lease.provider, lease);
       if (session.sandbox) session.sandbox.files = await deps.sandbox.write(session.sandbox, manager.view(session, false), manager.credentials(session));
+      if (request.confine) session.exits = await openExits(session);
     } catch (failure) {
       await journalLeases(deps.journal, deps.cipher, session.id, minted.filter((l) => !session.leases.has(l.provider)))?.catch(() => undefined);
       for (const lease of minted) session.leases.set(lease.provider, lease);
@@ -224,7 +223,14 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     release: (s: Session, lease: LiveLease) => releaseLeases(s, [lease]),
   };
 
+  function openExits(session: Session): Promise<SessionExits> {
+    if (!deps.openExits) throw new BrokerError("ERR_INTERNAL", "this daemon cannot confine sessions", {});
+    return deps.openExits({ id: session.id, task: session.task, policy: session.policy, view: () => sessionView(session, false), credentials: () => sessionCredentials(session) });
+  }
+
   async function endSession(session: Session, reason: EndReason): Promise<void> {
+    // The box's ways out close first: nothing leaves through them while credentials are revoked.
+    await session.exits?.close().catch((error: unknown) => deps.logger.log("error", "closing the session's sockets failed", { session: session.id, code: (error as NodeJS.ErrnoException).code ?? "ERR_INTERNAL" }));
     for (const timer of session.timers) clearTimeout(timer);
     session.timers.clear();
     if (sessions.delete(session.id)) {

@@ -13,7 +13,25 @@ export interface SessionView {
   createdAt: string;
   expiresAt: string;
   sandbox?: { dir: string; path: string; files: string[] };
+  /** A confined session: its sockets, and what its box hides, opens and passes on. */
+  confinement?: SessionConfinement;
   credentials?: SessionCredentials;
+}
+
+export interface SessionConfinement {
+  /** Host directory holding both sockets; bind it into the box. */
+  dir: string;
+  /** The per-session socket (answers for this session only). */
+  socket: string;
+  /** The egress proxy (HTTP/1.1 forward proxy on a Unix socket). */
+  proxy: string;
+  /** Paths the box must hide: the daemon's state, policies and socket dirs, then the policy's `sandbox.hide` (`~/` not yet expanded). */
+  hide: string[];
+  /** The policy's `sandbox.write` and `sandbox.pass_env`, `~/` not yet expanded. */
+  write: string[];
+  passEnv: string[];
+  /** Hosts the proxy refused so far, `host:port`. */
+  denied: string[];
 }
 
 export interface OpenSessionRequest {
@@ -21,6 +39,8 @@ export interface OpenSessionRequest {
   ttlSeconds?: number;
   sandbox?: { dir?: string; tmp?: boolean; path?: string };
   scope?: { github?: { repositories?: string[]; permissions?: Record<string, "read" | "write" | "admin"> } };
+  /** Open a session socket and an egress proxy for a box (`broker run`, or a wrapper's own sandbox). */
+  confine?: boolean;
 }
 
 export type EndReason = "close" | "expire" | "revoke" | "shutdown" | "disconnect" | "failed-open";

@@ -54,7 +54,16 @@ function containerCredentials(c: AwsCredentials): Record<string, string> {
   };
 }
 
-export async function startAwsEndpoint(fetchCredentials: FetchAwsCredentials): Promise<AwsEndpoint> {
+/**
+ * In a box, the endpoint listens on a Unix socket that the box's bridge serves at
+ * 127.0.0.1:`port` inside; `url` and the Host check then use that port.
+ */
+export interface BoxedListen {
+  socketPath: string;
+  port: number;
+}
+
+export async function startAwsEndpoint(fetchCredentials: FetchAwsCredentials, boxed?: BoxedListen): Promise<AwsEndpoint> {
   const token = randomBytes(32).toString("base64url");
   const path = `/aws-credentials/${randomBytes(16).toString("hex")}`;
   let port = 0;
@@ -93,14 +102,21 @@ export async function startAwsEndpoint(fetchCredentials: FetchAwsCredentials): P
   // A client that connects and stalls must not pin the endpoint.
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
+  const previous = boxed ? process.umask(0o177) : undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      const listening = () => {
+        server.off("error", reject);
+        resolve();
+      };
+      if (boxed) server.listen(boxed.socketPath, listening);
+      else server.listen(0, "127.0.0.1", listening);
     });
-  });
-  port = (server.address() as AddressInfo).port;
+  } finally {
+    if (previous !== undefined) process.umask(previous);
+  }
+  port = boxed ? boxed.port : (server.address() as AddressInfo).port;
 
   let closing: Promise<void> | null = null;
   return {

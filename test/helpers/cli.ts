@@ -15,12 +15,14 @@ export interface CliOptions {
   env?: NodeJS.ProcessEnv;
   input?: string;
   timeoutMs?: number;
+  /** Working directory (a confined `broker run` binds it read-write). */
+  cwd?: string;
 }
 
 /** Runs the built `broker` CLI as a separate process, the way users do. */
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--", CLI, ...args], { env: options.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--", CLI, ...args], { env: options.env ?? process.env, stdio: ["pipe", "pipe", "pipe"], ...(options.cwd ? { cwd: options.cwd } : {}) });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));

@@ -10,6 +10,8 @@ export interface TestDaemonOptions {
   policies?: Record<string, string>;
   store?: "os" | "file";
   env?: NodeJS.ProcessEnv;
+  /** Where the daemon's root (socket, state, policies, HOME) is made; default the temp dir. */
+  parent?: string;
 }
 
 export interface TestDaemon {
@@ -22,7 +24,7 @@ export interface TestDaemon {
   client: BrokerClient;
   process: ChildProcess;
   stderr(): string;
-  cli(args: string[], options?: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<CliResult>;
+  cli(args: string[], options?: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string }): Promise<CliResult>;
   /** Starts the daemon process again on the same dirs (after a stop or a kill). */
   restart(): Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -45,7 +47,7 @@ export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undef
 
 /** Starts a real `broker daemon` process on a temp socket, state dir and policies dir. */
 export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<TestDaemon> {
-  const tmp = tempDir("broker-daemon-");
+  const tmp = tempDir("broker-daemon-", options.parent);
   const root = tmp.path;
   const socket = join(root, "run", "broker.sock");
   const stateDir = join(root, "state");
@@ -89,7 +91,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
       return proc;
     },
     stderr: () => stderr,
-    cli: (args, o = {}) => runCli(args, { env: { ...env, ...o.env }, ...(o.input !== undefined ? { input: o.input } : {}), ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) }),
+    cli: (args, o = {}) => runCli(args, { env: { ...env, ...o.env }, ...(o.input !== undefined ? { input: o.input } : {}), ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}), ...(o.cwd ? { cwd: o.cwd } : {}) }),
     restart: launch,
     async stop(signal = "SIGTERM") {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;

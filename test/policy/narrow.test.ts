@@ -30,6 +30,7 @@ function policy(overrides: Partial<Policy> = {}): Policy {
       permissions: { contents: "write", pull_requests: "write", issues: "read" },
     },
     env: { API_KEY: { secret: "api" } },
+    sandbox: { write: [], hide: [], passEnv: [] },
     file: "/etc/broker/policies/pr-bot.yaml",
     ...overrides,
   };
@@ -53,7 +54,18 @@ describe("narrowRequest", () => {
       ttlSeconds: 900,
       github: policy().github,
       env: { API_KEY: { secret: "api" } },
+      sandbox: { write: [], hide: [], passEnv: [] },
     });
+  });
+
+  it("carries the policy's sandbox and egress into the plan, and leaves an absent egress absent", () => {
+    const sandbox = { write: ["~/.cache/agent"], hide: ["~/.config/x"], passEnv: ["npm_config_*"] };
+    const egress = [{ kind: "host" as const, host: "api.anthropic.com" }];
+    const plan = narrowRequest(policy({ sandbox, egress }), {});
+    expect(plan.sandbox).toBe(sandbox);
+    expect(plan.egress).toBe(egress);
+    expect(narrowRequest(policy({ egress: [] }), {}).egress).toEqual([]);
+    expect(narrowRequest(policy(), {})).not.toHaveProperty("egress");
   });
 
   it("accepts a shorter TTL, and max_ttl itself", () => {

@@ -5,6 +5,7 @@ import { AWS_REGION, AWS_RULES, EXTERNAL_ID, POLICY_ARN, ROLE_ARN } from "../../
 import { ENV_ENTRY_RULES, ENV_NAME, envNameProblem } from "../../src/policy/env-rules.js";
 import { GITHUB_PERMISSIONS } from "../../src/policy/github-permissions.js";
 import { GITHUB_LOGIN, GITHUB_RULES, REPOSITORY_NAME } from "../../src/policy/github-rules.js";
+import { PASS_ENV_NAME, passEnvProblem, SANDBOX_RULES } from "../../src/policy/sandbox-rules.js";
 import { TASK_NAME } from "../../src/policy/types.js";
 import { TOP_LEVEL_RULES } from "../../src/policy/validate-policy.js";
 import type { Rules } from "../../src/policy/yaml-reader.js";
@@ -18,6 +19,7 @@ interface SchemaNode {
   items?: SchemaNode;
   pattern?: string;
   enum?: string[];
+  not?: { pattern: string };
 }
 
 const schema = JSON.parse(readFileSync("policies/schema.json", "utf8")) as SchemaNode & { $schema: string; $defs: Record<string, SchemaNode> };
@@ -30,7 +32,7 @@ function requiredKeys(rules: Rules): string[] {
 describe("policies/schema.json", () => {
   it("is a closed draft 2020-12 schema", () => {
     expect(schema.$schema).toBe("https://json-schema.org/draft/2020-12/schema");
-    for (const node of [schema, defs.aws, defs.github, defs.githubPermissions]) expect(node?.additionalProperties).toBe(false);
+    for (const node of [schema, defs.aws, defs.github, defs.githubPermissions, defs.sandbox]) expect(node?.additionalProperties).toBe(false);
   });
 
   it("has the validator's keys, and the same required ones, at every level", () => {
@@ -39,6 +41,7 @@ describe("policies/schema.json", () => {
       [defs.aws, AWS_RULES],
       [defs.github, GITHUB_RULES],
       [defs.env?.additionalProperties as SchemaNode, ENV_ENTRY_RULES],
+      [defs.sandbox, SANDBOX_RULES],
     ];
     for (const [node, rules] of levels) {
       expect(Object.keys(node?.properties ?? {}).sort()).toEqual(Object.keys(rules).sort());
@@ -62,6 +65,22 @@ describe("policies/schema.json", () => {
     expect(defs.github?.properties?.owner?.pattern).toBe(GITHUB_LOGIN.source);
     expect(defs.github?.properties?.repositories?.items?.pattern).toBe(REPOSITORY_NAME.source);
     expect(defs.env?.propertyNames?.pattern).toBe(ENV_NAME.source);
+    expect(defs.sandbox?.properties?.pass_env?.items?.pattern).toBe(PASS_ENV_NAME.source);
+  });
+
+  it("accepts the egress entries the validator accepts, and not a port on *", () => {
+    const shapes = ((defs.egress?.items as { anyOf?: Array<{ const?: string; pattern?: string }> } | undefined)?.anyOf ?? []).map((shape) =>
+      shape.const !== undefined ? (entry: string) => entry === shape.const : (entry: string) => new RegExp(shape.pattern ?? "^$").test(entry),
+    );
+    const fits = (entry: string): boolean => shapes.some((fit) => fit(entry));
+    for (const entry of ["api.anthropic.com", "registry.npmjs.org:443", "*.githubusercontent.com", "127.0.0.2:8443", "[::1]:8443", "::1", "*", "example.com."]) expect([entry, fits(entry)]).toEqual([entry, true]);
+    for (const entry of ["*:443", "a b.example", "https://a.example", "a.example:0"]) expect([entry, fits(entry)]).toEqual([entry, false]);
+  });
+
+  it("refuses the same pass_env names as the validator", () => {
+    const refused = new RegExp(defs.sandbox?.properties?.pass_env?.items?.not?.pattern ?? "^$");
+    for (const name of ["*", "**", "BROKER_SOCKET", "BROKER_*", "broker_store_passphrase"]) expect([name, refused.test(name), passEnvProblem(name) !== undefined]).toEqual([name, true, true]);
+    for (const name of ["npm_config_*", "*_PROXY", "BROKERS", "DBUS_SESSION_BUS_ADDRESS"]) expect([name, refused.test(name), passEnvProblem(name) !== undefined]).toEqual([name, false, false]);
   });
 
   it("reserves the same environment variable names as the validator", () => {

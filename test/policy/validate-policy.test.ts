@@ -58,6 +58,7 @@ describe("parsePolicy", () => {
       maxSessions: 16,
       github: { app: "a", apiUrl: "https://api.github.com", owner: "o", permissions: { issues: "write" } },
       env: {},
+      sandbox: { write: [], hide: [], passEnv: [] },
       file: "/p/demo.yaml",
     });
     expect(parsePolicy("/p/demo.yaml", edit(1, "task: demo")).problems).toEqual([]);

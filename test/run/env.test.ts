@@ -55,9 +55,11 @@ describe("broker run: the environment CMD gets", () => {
     expect(env.DEMO_TOKEN).toBe(f.demo);
     expect(env.OTHER_KEY).toBe(f.other);
     expect(env.BROKER_TASK).toBe("agent");
-    expect(env.OPERATOR_PLAIN).toBe("kept");
+    // Only the allowlist is inherited: a plain variable of the operator's is not.
+    expect(env.OPERATOR_PLAIN).toBeUndefined();
     expect(env.PATH).toBe(process.env.PATH);
-    expect(env.BROKER_SOCKET).toBeUndefined();
+    // The box's own socket, never the operator's.
+    expect(env.BROKER_SOCKET).toBe("/run/broker-session/session.sock");
     expect(env.BROKER_SANDBOX_DIR).toBeUndefined();
     // BROKER_SESSION names the session the daemon opened for this run.
     const audit = readFileSync(join(f.d.stateDir, "audit.jsonl"), "utf8");
@@ -66,18 +68,34 @@ describe("broker run: the environment CMD gets", () => {
     expect(await f.d.client.listSessions()).toEqual([]);
   });
 
-  it("keeps BROKER_SOCKET with --keep-socket, so CMD can reach the daemon", async () => {
-    const result = await f.d.cli(["run", "--task", "agent", "--keep-socket", "--", ...PRINT_ENV]);
+  it("inherits what --pass-env names, but never a BROKER_* variable or the operator's credentials", async () => {
+    const result = await f.d.cli(["run", "--task", "agent", "--pass-env", "OPERATOR_*", "--pass-env", "*TOKEN*", "--", ...PRINT_ENV], {
+      env: { ...operator, OPERATOR_PLAIN: "kept", OPERATOR_OTHER: "also" },
+    });
     expect(result.code, result.stderr).toBe(0);
-    expect(decodeEnv(result.stdout).BROKER_SOCKET).toBe(f.d.socket);
+    const env = decodeEnv(result.stdout);
+    expect(env).toMatchObject({ OPERATOR_PLAIN: "kept", OPERATOR_OTHER: "also" });
+    for (const name of ["GH_TOKEN", "GITHUB_TOKEN", "AWS_SESSION_TOKEN", "BROKER_STORE_PASSPHRASE"]) expect(env[name], name).toBeUndefined();
   });
 
-  it("sets BROKER_SANDBOX_DIR to the host path of the sandbox", async () => {
+  it("with --no-sandbox --keep-socket hands CMD the session's own socket, not the operator's", async () => {
+    const result = await f.d.cli(["run", "--task", "agent", "--no-sandbox", "--keep-socket", "--", ...PRINT_ENV]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain("--no-sandbox");
+    const socket = decodeEnv(result.stdout).BROKER_SOCKET!;
+    expect(socket).not.toBe(f.d.socket);
+    expect(socket).toMatch(/\/session\.sock$/);
+  });
+
+  it("sets BROKER_SANDBOX_DIR to where CMD sees the sandbox: /run/broker in the box, the host path without it", async () => {
     const dir = tempDir("broker-run-sbx-");
     try {
-      const result = await f.d.cli(["run", "--task", "agent", "--sandbox", dir.path, "--sandbox-path", "/run/broker", "--", ...PRINT_ENV]);
-      expect(result.code, result.stderr).toBe(0);
-      expect(decodeEnv(result.stdout).BROKER_SANDBOX_DIR).toBe(dir.path);
+      const boxed = await f.d.cli(["run", "--task", "agent", "--sandbox", dir.path, "--", ...PRINT_ENV]);
+      expect(boxed.code, boxed.stderr).toBe(0);
+      expect(decodeEnv(boxed.stdout).BROKER_SANDBOX_DIR).toBe("/run/broker");
+      const open = await f.d.cli(["run", "--task", "agent", "--no-sandbox", "--sandbox", dir.path, "--sandbox-path", "/run/broker", "--", ...PRINT_ENV]);
+      expect(open.code, open.stderr).toBe(0);
+      expect(decodeEnv(open.stdout).BROKER_SANDBOX_DIR).toBe(dir.path);
     } finally {
       dir.cleanup();
     }
@@ -120,7 +138,8 @@ describe("broker run: the environment CMD gets", () => {
     const file = join(tmp.path, "github.env");
     writeFileSync(file, "PLAIN=1\nGH_TOKEN=broker://github/token\n");
     const marker = join(tmp.path, "cmd-ran");
-    const result = await f.d.cli(["run", "--task", "agent", "--env-file", file, "--", ...nodeCmd("require('fs').writeFileSync(process.argv[1], 'ran')", marker)]);
+    // Unconfined, so that CMD could write the marker if it ran (the box's /tmp is its own).
+    const result = await f.d.cli(["run", "--task", "agent", "--no-sandbox", "--env-file", file, "--", ...nodeCmd("require('fs').writeFileSync(process.argv[1], 'ran')", marker)]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("ERR_ENV_REFERENCE");
     expect(result.stderr).toContain("github.env:2");

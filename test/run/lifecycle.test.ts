@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -72,7 +73,8 @@ describe("broker run: exit codes, signals and the session's end", () => {
   });
 
   it("removes a --sandbox-tmp directory when CMD exits", async () => {
-    const result = await f.d.cli(["run", "--task", "agent", "--sandbox-tmp", "--", "sh", "-c", 'ls "$BROKER_SANDBOX_DIR"; echo "dir=$BROKER_SANDBOX_DIR"']);
+    // Unconfined, CMD is told the host path, which the test then looks for.
+    const result = await f.d.cli(["run", "--task", "agent", "--no-sandbox", "--sandbox-tmp", "--", "sh", "-c", 'ls "$BROKER_SANDBOX_DIR"; echo "dir=$BROKER_SANDBOX_DIR"']);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain("session.json");
     const dir = /dir=(.+)/.exec(result.stdout)?.[1];
@@ -88,12 +90,14 @@ describe("broker run: exit codes, signals and the session's end", () => {
   });
 
   it("ends the session when CMD exits, while still masking what a background child of CMD prints later", async () => {
-    const dir = tempDir("broker-run-bg-");
+    // Under /var/tmp: the box sees it (read-only), unlike the host's /tmp.
+    const dir = tempDir("broker-run-bg-", "/var/tmp");
     try {
       const go = join(dir.path, "go");
       // The background child holds CMD's stdout open and prints a credential once told to.
       const script = `(i=0; while [ ! -e ${go} ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; echo "late $DEMO_TOKEN") & echo started`;
-      const run = startCli(f.d, ["run", "--task", "agent", "--", "sh", "-c", script]);
+      // Unconfined: in the box, CMD's background children end with it (its PID namespace goes).
+      const run = startCli(f.d, ["run", "--task", "agent", "--no-sandbox", "--", "sh", "-c", script]);
       await run.waitForStdout(/started/);
       await waitFor(async () => (await f.d.client.listSessions()).length === 0, 5_000, 10);
       writeFileSync(go, "");
@@ -105,10 +109,30 @@ describe("broker run: exit codes, signals and the session's end", () => {
     }
   });
 
+  it("ends CMD's background children with CMD in the box", async () => {
+    const token = `box-bg-${process.pid}-${Date.now()}`;
+    const result = await f.d.cli(["run", "--task", "agent", "--", "sh", "-c", `(exec sleep 30 ${token}) & echo started`]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe("started\n");
+    expect(spawnSync("pgrep", ["-f", token], { encoding: "utf8" }).stdout.trim()).toBe("");
+  });
+
+  it("takes the box down with broker run when it is SIGKILLed", async () => {
+    const token = `box-kill-${process.pid}-${Date.now()}`;
+    const run = startCli(f.d, ["run", "--task", "agent", "--", ...nodeCmd("console.log('ready'); setInterval(() => {}, 1000)", token)]);
+    await run.waitForStdout(/ready/);
+    const running = () => spawnSync("pgrep", ["-f", token], { encoding: "utf8" }).stdout.trim();
+    expect(running()).not.toBe("");
+    run.child.kill("SIGKILL");
+    await waitFor(() => running() === "", 5_000, 20);
+    await waitFor(async () => (await f.d.client.listSessions()).length === 0, 5_000, 10);
+  });
+
   it("ends the session within a second when broker run itself is SIGKILLed, and removes the sandbox files", async () => {
     const dir = tempDir("broker-run-kill-");
     try {
-      const run = startCli(f.d, ["run", "--task", "agent", "--sandbox", dir.path, "--", ...TRAP]);
+      // Unconfined: no box dies with broker run, so this shows the daemon's side alone.
+      const run = startCli(f.d, ["run", "--task", "agent", "--no-sandbox", "--sandbox", dir.path, "--", ...TRAP]);
       const cmdPid = Number((await run.waitForStdout(/ready (\d+)/))[1]);
       orphans.push(cmdPid);
       expect(await f.d.client.listSessions()).toHaveLength(1);
@@ -133,7 +157,7 @@ describe("broker run: exit codes, signals and the session's end", () => {
     expect(existsSync(marker)).toBe(false);
     expect((await f.d.client.health()).sessions).toBe(0);
 
-    const nested = await f.d.cli(["run", "--task", "agent", "--nested", "--", ...cmd], { env: { BROKER_SESSION: "outer-session" } });
+    const nested = await f.d.cli(["run", "--task", "agent", "--nested", "--no-sandbox", "--", ...cmd], { env: { BROKER_SESSION: "outer-session" } });
     expect(nested.code, nested.stderr).toBe(0);
     const inner = readFileSync(marker, "utf8");
     expect(inner).not.toBe("outer-session");

@@ -1,10 +1,11 @@
-/** `broker doctor`: check the store, the socket dir, the policies, the daemon and the clock; say how to fix each. */
+/** `broker doctor`: check the store, the socket dir, the policies, the daemon, the sandbox and the clock; say how to fix each. */
 import { lstatSync } from "node:fs";
 import { dirname } from "node:path";
 import { BrokerClient } from "../../client/broker-client.js";
 import { loadPolicies } from "../../policy/load-policies.js";
 import { formatProblem } from "../../policy/validate-policy.js";
 import { privateDirProblem } from "../../daemon/socket-dir.js";
+import { probeSandbox } from "../../sandbox/sandbox-available.js";
 import { openStore } from "../../store/open-store.js";
 import { parseCommandArgs, type ParsedArgs } from "../args.js";
 import { printJson, type CommandContext } from "../context.js";
@@ -67,6 +68,7 @@ export async function runChecks(parsed: ParsedArgs, env: NodeJS.ProcessEnv): Pro
       return `answering on ${places.socket} (version ${health.version}, ${health.sessions} live session(s))`;
     }),
   );
+  checks.push(await check("sandbox", async () => probeSandbox(env)));
   checks.push(
     await check("clock", async () => {
       const year = new Date().getUTCFullYear();

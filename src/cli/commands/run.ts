@@ -1,23 +1,29 @@
 /**
  * `broker run --task T … -- CMD`: open a session bound to this process's own connection to the
- * daemon, run CMD with the session's credentials, forward signals, and end the session when CMD
- * exits. If this process is killed outright, the daemon sees the connection close and ends it.
+ * daemon, run CMD with the session's credentials (in a bubblewrap box unless --no-sandbox),
+ * forward signals, and end the session when CMD exits. If this process is killed outright, the
+ * daemon sees the connection close and ends it; the box dies with this process.
  */
-import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { constants } from "node:os";
-import { BrokerClient, type SessionCredentials } from "../../client/broker-client.js";
+import { homedir, tmpdir } from "node:os";
+import { join } from "node:path";
+import { BrokerClient, type SessionView } from "../../client/broker-client.js";
 import { BrokerError } from "../../errors.js";
+import { checkSandboxPath, DEFAULT_SANDBOX_PATH, planBox, type BoxPlan } from "../../sandbox/box-plan.js";
+import { inheritedEnv } from "../../sandbox/env-allowlist.js";
+import { launchConfined } from "../../sandbox/launch-confined.js";
+import { assertSandboxAvailable, sandboxSetupFailed } from "../../sandbox/sandbox-available.js";
 import { buildChildEnv } from "../../sinks/child-env.js";
 import { parseDotenv, resolveEnvEntries } from "../../sinks/env-file.js";
 import { parseCommandArgs, splitAtDoubleDash, stringFlag } from "../args.js";
 import type { CommandContext } from "../context.js";
+import { runChild, unconfinedLauncher, type Launcher } from "../run-child.js";
+import { credentialValues } from "../run-output.js";
 import { SESSION_OPTIONS, sessionRequestFromFlags } from "../session-request.js";
-import { credentialValues, pipeOutput, startMaskRefresh } from "../run-output.js";
 
 const USAGE =
-  "broker run --task T [--ttl DUR] [--sandbox DIR | --sandbox-tmp] [--sandbox-path P] [--env-file F] [--no-env] [--aws-endpoint] [--no-masking] [--keep-socket] [--nested] -- CMD [ARGS…]";
-const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"] as const;
+  "broker run --task T [--ttl DUR] [--sandbox DIR | --sandbox-tmp] [--sandbox-path P] [--env-file F] [--no-env] [--aws-endpoint] [--no-masking] [--pass-env NAME]… [--no-sandbox] [--keep-socket] [--nested] -- CMD [ARGS…]";
 
 const RUN_OPTIONS = {
   ...SESSION_OPTIONS,
@@ -27,8 +33,13 @@ const RUN_OPTIONS = {
   "aws-endpoint": { type: "boolean" },
   "no-masking": { type: "boolean" },
   "keep-socket": { type: "boolean" },
+  "no-sandbox": { type: "boolean" },
+  "pass-env": { type: "string", multiple: true },
   nested: { type: "boolean" },
 } as const;
+
+const UNCONFINED_WARNING =
+  "broker: warning: --no-sandbox: the command runs unconfined; it can reach your keychain, the broker's socket, your files and the network\n";
 
 export default async function run(ctx: CommandContext): Promise<number> {
   const { own, rest: command } = splitAtDoubleDash(ctx.args);
@@ -41,56 +52,94 @@ export default async function run(ctx: CommandContext): Promise<number> {
   if (ctx.env.BROKER_SESSION && parsed.values.nested !== true) {
     throw new BrokerError("ERR_NESTED_SESSION", `already inside broker session ${ctx.env.BROKER_SESSION}`, { fix: "pass --nested to open another session inside this one on purpose" });
   }
+  const confined = parsed.values["no-sandbox"] !== true;
+  if (confined) assertSandboxAvailable(ctx.env);
   const request = await sessionRequestFromFlags(parsed, USAGE, { sandboxTmp: parsed.values["sandbox-tmp"] === true });
+  if (confined && request.sandbox) {
+    request.sandbox.path ??= DEFAULT_SANDBOX_PATH;
+    checkSandboxPath(request.sandbox.path);
+  }
   const envFilePath = stringFlag(parsed, "env-file");
   const envFile = envFilePath === undefined ? undefined : parseDotenv(await readEnvFile(envFilePath), envFilePath);
+  const passEnv = (parsed.values["pass-env"] as string[] | undefined) ?? [];
 
   const client = new BrokerClient(parsed.places.socket);
-  const bound = await client.openBoundSession(request);
+  const bound = await client.openBoundSession({ ...request, confine: true });
   const session = bound.session;
+  if (!confined) ctx.stderr.write(UNCONFINED_WARNING);
   // DELETE answers once revocation and file removal are done: the session is over before we
-  // exit, on every path (CMD exited, CMD could not start, a bad --env-file reference).
+  // exit, on every path (CMD exited, CMD could not start, a bad --env-file reference). Just
+  // before, the hosts the proxy refused are read, for the summary line.
+  let denied: string[] = [];
   let ending: Promise<void> | undefined;
-  const endSession = (): Promise<void> => (ending ??= client.closeSession(session.id).catch(() => undefined));
+  const endSession = (): Promise<void> =>
+    (ending ??= client
+      .getSession(session.id)
+      .then((s) => void (denied = s.confinement?.denied ?? []), () => undefined)
+      .then(() => client.closeSession(session.id))
+      .catch(() => undefined));
   let endpoint: { url: string; token: string; close(): Promise<void> } | undefined;
+  let endpointDir: string | undefined;
   try {
     const credentials = session.credentials ?? { env: {} };
     const extra = envFile === undefined ? {} : resolveEnvEntries(envFile, { ...session, credentials }, envFilePath);
-    if (parsed.values["aws-endpoint"] === true) {
+    const home = ctx.env.HOME || homedir();
+    const wantsEndpoint = parsed.values["aws-endpoint"] === true;
+    if (wantsEndpoint && confined) endpointDir = mkdtempSync(join(tmpdir(), "broker-aws-"));
+    const plan = confined ? planBox({ session, env: ctx.env, home, cwd: process.cwd(), places: parsed.places, ...(endpointDir ? { awsEndpointDir: endpointDir } : {}) }) : undefined;
+    if (wantsEndpoint) {
       if (!credentials.aws) throw new BrokerError("ERR_USAGE", `--aws-endpoint: task "${session.task}" gives no AWS credentials`, { fix: "drop --aws-endpoint or use a task with an aws: block" });
-      const { startAwsEndpoint } = await import("../../sinks/aws-endpoint.js");
-      // Only an ended session answers 404; any other failure becomes a 5xx the SDKs retry.
-      endpoint = await startAwsEndpoint(async () => {
-        try {
-          return (await client.credentials(session.id)).aws ?? null;
-        } catch (error) {
-          if (error instanceof BrokerError && error.code === "ERR_SESSION_NOT_FOUND") return null;
-          throw error;
-        }
-      });
+      endpoint = await startEndpoint(client, session, plan, endpointDir);
     }
+    const base = inheritedEnv(ctx.env, [...passEnv, ...(session.confinement?.passEnv ?? [])]);
+    const keepSocket = parsed.values["keep-socket"] === true;
     const env = {
-      ...buildChildEnv(ctx.env, { ...session, credentials }, {
+      ...buildChildEnv(base, { ...session, credentials }, {
         noEnv: parsed.values["no-env"] === true,
-        keepSocket: parsed.values["keep-socket"] === true,
-        ...(session.sandbox ? { sandboxDir: session.sandbox.dir } : {}),
+        ...(session.sandbox ? { sandboxDir: confined ? session.sandbox.path : session.sandbox.dir } : {}),
         ...(endpoint ? { awsEndpoint: { url: endpoint.url, token: endpoint.token } } : {}),
       }),
       ...extra,
+      ...(plan?.env ?? {}),
+      // Unconfined, --keep-socket hands out the session's own socket, never the operator's.
+      ...(!confined && keepSocket && session.confinement ? { BROKER_SOCKET: session.confinement.socket } : {}),
     };
+    const launcher: Launcher = plan ? (stdio) => launchConfined(command, { box: plan.box, bridges: plan.bridges, env, stdio }) : unconfinedLauncher(command, env);
     const masking = parsed.values["no-masking"] !== true;
-    return await runChild(command, env, ctx, {
+    return await runChild(command, launcher, ctx, {
       secrets: masking ? credentialValues(credentials) : null,
       fetch: () => client.credentials(session.id),
       // The session ends when CMD exits, not when its output does: a background child of CMD
       // may hold the pipes open long after; its output is still masked, but it has no session.
       onExit: () => void endSession(),
+      notStarted: sandboxSetupFailed,
     });
   } finally {
     await endpoint?.close();
+    if (endpointDir) rmSync(endpointDir, { recursive: true, force: true });
     await endSession();
     bound.release();
+    if (denied.length > 0) ctx.stderr.write(deniedSummary(session.task, denied));
   }
+}
+
+function deniedSummary(task: string, denied: string[]): string {
+  const shown = denied.slice(0, 10).join(", ") + (denied.length > 10 ? `, and ${denied.length - 10} more` : "");
+  return `broker: the sandbox's egress proxy refused ${denied.length} host${denied.length === 1 ? "" : "s"}: ${shown} (to allow one, add it to egress: in ${task}.yaml)\n`;
+}
+
+async function startEndpoint(client: BrokerClient, session: SessionView, plan: BoxPlan | undefined, dir: string | undefined) {
+  const { startAwsEndpoint } = await import("../../sinks/aws-endpoint.js");
+  // Only an ended session answers 404; any other failure becomes a 5xx the SDKs retry.
+  const fetch = async () => {
+    try {
+      return (await client.credentials(session.id)).aws ?? null;
+    } catch (error) {
+      if (error instanceof BrokerError && error.code === "ERR_SESSION_NOT_FOUND") return null;
+      throw error;
+    }
+  };
+  return plan?.awsPort !== undefined && dir !== undefined ? startAwsEndpoint(fetch, { socketPath: join(dir, "aws.sock"), port: plan.awsPort }) : startAwsEndpoint(fetch);
 }
 
 async function readEnvFile(path: string): Promise<string> {
@@ -99,46 +148,4 @@ async function readEnvFile(path: string): Promise<string> {
   } catch (error) {
     throw new BrokerError("ERR_USAGE", `cannot read --env-file ${path} (${(error as NodeJS.ErrnoException).code})`, { fix: "check the path" });
   }
-}
-
-interface ChildOptions {
-  /** null: masking is off. */
-  secrets: string[] | null;
-  fetch: () => Promise<SessionCredentials>;
-  onExit: () => void;
-}
-
-function runChild(command: string[], env: NodeJS.ProcessEnv, ctx: CommandContext, options: ChildOptions): Promise<number> {
-  const { secrets } = options;
-  const out = ctx.stdout as NodeJS.WriteStream;
-  const err = ctx.stderr as NodeJS.WriteStream;
-  const maskOut = secrets !== null && !out.isTTY;
-  const maskErr = secrets !== null && !err.isTTY;
-  const child = spawn(command[0]!, command.slice(1), { env, stdio: ["inherit", maskOut ? "pipe" : "inherit", maskErr ? "pipe" : "inherit"] });
-  const piped = pipeOutput(child, { stdout: maskOut ? out : null, stderr: maskErr ? err : null }, secrets ?? []);
-  const stopRefresh = maskOut || maskErr ? startMaskRefresh(piped.maskers, options.fetch) : () => undefined;
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  for (const s of FORWARDED) process.on(s, forward);
-  let exited = false;
-  const onExit = (): void => {
-    if (exited) return;
-    exited = true;
-    stopRefresh();
-    // Nothing left to forward to: from here a signal stops broker run itself, as it normally would.
-    for (const s of FORWARDED) process.off(s, forward);
-    options.onExit();
-  };
-
-  return new Promise((resolve, reject) => {
-    child.once("exit", onExit);
-    child.once("error", (error: NodeJS.ErrnoException) => {
-      onExit();
-      reject(new BrokerError("ERR_USAGE", `cannot run ${command[0]} (${error.code ?? error.message})`, { fix: "check the command name and PATH" }));
-    });
-    // "close": CMD has exited and its output has ended (every holder of the pipes is gone).
-    child.once("close", (code, signal) => {
-      onExit();
-      void piped.done.then(() => resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)));
-    });
-  });
 }

@@ -1,0 +1,100 @@
+/**
+ * A confined session's two ways out of its box, both Unix sockets in a directory of its own
+ * (`<socket dir>/s/<session id>/`, 0700), which `broker run` binds into the box:
+ *   session.sock — the broker, for this session only (session-socket.ts);
+ *   proxy.sock   — the egress proxy: allowlisted hosts only, every connection audited.
+ * Both close, and the directory goes, when the session ends.
+ */
+import type { Server } from "node:http";
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { AuditLog } from "../audit/audit-log.js";
+import { egressDecider, egressHint } from "../egress/egress-allow.js";
+import { startEgressProxy, type EgressProxy } from "../egress/forward-proxy.js";
+import type { Policy } from "../policy/types.js";
+import type { SessionCredentials, SessionView } from "../sessions/types.js";
+import type { Logger } from "./logger.js";
+import { listenSessionSocket } from "./session-socket.js";
+
+export interface SessionExits {
+  dir: string;
+  socket: string;
+  proxy: string;
+  /** Hosts the proxy refused so far, as `host:port`. */
+  denied(): string[];
+  close(): Promise<void>;
+}
+
+export interface SessionExitsDeps {
+  /** Where session directories go: beside the main socket, so they share its 0700 parent. */
+  root: string;
+  version: string;
+  audit: AuditLog;
+  logger: Logger;
+  /** The operator's own proxy, which the daemon's outbound connections go through (chaining). */
+  upstreamProxy?: URL;
+}
+
+export interface ExitsRequest {
+  id: string;
+  task: string;
+  policy: Policy;
+  view(): SessionView;
+  credentials(): SessionCredentials;
+}
+
+export type OpenExits = (session: ExitsRequest) => Promise<SessionExits>;
+
+const closeServer = (server: Server): Promise<void> =>
+  new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+
+export function sessionExitsOpener(deps: SessionExitsDeps): OpenExits {
+  return async (session) => {
+    mkdirSync(deps.root, { recursive: true, mode: 0o700 });
+    const dir = join(deps.root, session.id);
+    mkdirSync(dir, { mode: 0o700 });
+    let server: Server | undefined;
+    let proxy: EgressProxy | undefined;
+    const close = async () => {
+      await Promise.all([server ? closeServer(server) : undefined, proxy?.close()]);
+      rmSync(dir, { recursive: true, force: true });
+    };
+    try {
+      server = await listenSessionSocket(join(dir, "session.sock"), { version: deps.version, view: session.view, credentials: session.credentials });
+      const { policy } = session;
+      const decide = egressDecider({ ...(policy.egress ? { egress: policy.egress } : {}), ...(policy.github ? { github: policy.github } : {}), ...(policy.aws ? { aws: policy.aws } : {}) });
+      proxy = await startEgressProxy({
+        socketPath: join(dir, "proxy.sock"),
+        decide,
+        denyHint: (host, port) => egressHint(session.task, host, port),
+        audit: (entry) => deps.audit.write({ event: "egress", task: session.task, session: session.id, ...entry }),
+        ...(deps.upstreamProxy ? { upstreamProxy: deps.upstreamProxy } : {}),
+      });
+    } catch (error) {
+      await close().catch(() => undefined);
+      throw error;
+    }
+    const opened = proxy;
+    return {
+      dir,
+      socket: join(dir, "session.sock"),
+      proxy: join(dir, "proxy.sock"),
+      denied: () => opened.denied().map((d) => `${d.host}:${d.port}`),
+      close,
+    };
+  };
+}
+
+/** The proxy the operator's environment names for the daemon's own HTTPS, if any. */
+export function upstreamProxyFrom(env: NodeJS.ProcessEnv): URL | undefined {
+  const value = env.HTTPS_PROXY ?? env.https_proxy ?? env.HTTP_PROXY ?? env.http_proxy;
+  if (!value) return undefined;
+  try {
+    return new URL(value.includes("://") ? value : `http://${value}`);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,37 @@
+/** What the socket API shows of a session (CONTRACT.md "Socket API"), from its live leases. */
+import type { ProviderName } from "../providers/provider.js";
+import { isoTime } from "../util/iso-time.js";
+import type { Session } from "./session-manager.js";
+import type { SessionCredentials, SessionView } from "./types.js";
+
+export function sessionCredentials(session: Session): SessionCredentials {
+  const get = <T>(name: ProviderName) => session.leases.get(name)?.lease.credentials as T | undefined;
+  const aws = get<SessionCredentials["aws"]>("aws");
+  const github = get<SessionCredentials["github"]>("github");
+  return { ...(aws ? { aws } : {}), ...(github ? { github } : {}), env: get<Record<string, string>>("env") ?? {} };
+}
+
+export function sessionView(session: Session, withCredentials: boolean): SessionView {
+  const { exits, policy } = session;
+  return {
+    id: session.id,
+    task: session.task,
+    createdAt: isoTime(session.createdAt),
+    expiresAt: isoTime(session.expiresAt),
+    ...(session.sandbox ? { sandbox: { dir: session.sandbox.dir, path: session.sandbox.path, files: session.sandbox.files } } : {}),
+    ...(exits
+      ? {
+          confinement: {
+            dir: exits.dir,
+            socket: exits.socket,
+            proxy: exits.proxy,
+            hide: [...session.hide, ...policy.sandbox.hide],
+            write: policy.sandbox.write,
+            passEnv: policy.sandbox.passEnv,
+            denied: exits.denied(),
+          },
+        }
+      : {}),
+    ...(withCredentials ? { credentials: sessionCredentials(session) } : {}),
+  };
+}
