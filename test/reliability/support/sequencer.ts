@@ -13,6 +13,7 @@ export const FILE_ORDER = [
   "bad-input",
   "bad-policies",
   "sandbox-attacks",
+  "box-attacks",
   "socket-access",
   "load",
   "secret-hygiene",
