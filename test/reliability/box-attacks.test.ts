@@ -10,7 +10,6 @@ import { join } from "node:path";
 import { createServer as tlsServer, type Server } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bwrapWorks } from "../helpers/bwrap.js";
-import { CLI } from "../helpers/cli.js";
 import { tempDir } from "../helpers/tmp.js";
 import { readReport, startBoxFixture, type BoxFixture } from "../run/box-fixture.js";
 import { recordCreated, recordFigure, recordSecret, recordText } from "./support/evidence.js";
