@@ -23,6 +23,13 @@ describe("npm run demo", () => {
     expect(run.stdout).toContain("GitHub: cloned acme/reports");
     expect(run.stdout).toContain("push to acme/reports refused");
     expect(run.stdout).toContain("GH_TOKEN=<concealed by broker>");
+    // The box: each way around the broker refused, and nothing reached the unlisted host.
+    expect(run.stdout).toContain("box: the keychain (secret-tool): unreachable");
+    expect(run.stdout).toContain("box: broker mint --task demo-admin: refused (ERR_SESSION_SCOPE)");
+    expect(run.stdout).toMatch(/box: the operator's \S+\/\.aws\/credentials: not there/);
+    expect(run.stdout).toContain("refused by the egress proxy (HTTP 403)");
+    expect(run.stdout).toContain("the paste site received: nothing");
+    expect(run.stdout).toMatch(/egress proxy refused 1 host: 127\.0\.0\.3:\d+/);
     expect(run.stdout).toMatch(/revoked (before|\d+ ms after)/);
     expect(run.stdout).toContain("any secret in the agent's log, the daemon's log or the audit log: none");
     expect([...demoDirs()].filter((d) => !before.has(d))).toEqual([]);

@@ -27,6 +27,8 @@ export type { Fault, IssuedToken, RecordedRequest, StubInstallation, TokenFormat
 export { createBareRepo, isolatedGitEnv, runGit } from "./github-git-backend.js";
 
 export interface GithubStubOptions {
+  /** Loopback address to listen on (default 127.0.0.1; 127.0.0.2 for clients in a box, via its proxy). */
+  listenHost?: string;
   appId: number;
   /** The app's RSA public key (PEM or KeyObject); JWTs must be signed by its private half. */
   publicKey: string | KeyObject;
@@ -147,12 +149,13 @@ export async function startGithubStub(options: GithubStubOptions): Promise<Githu
     reply(res, rest.route.handle({ state, params, body, credential: credentialOf(req) }));
   }
 
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = options.listenHost ?? "127.0.0.1";
+  await new Promise<void>((resolve) => server.listen(0, address, resolve));
   const { port } = server.address() as AddressInfo;
 
   return {
-    url: `http://127.0.0.1:${port}`,
-    host: `127.0.0.1:${port}`,
+    url: `http://${address}:${port}`,
+    host: `${address}:${port}`,
     tokens: state.tokens,
     requests: state.requests,
     get clockSkewSeconds() {

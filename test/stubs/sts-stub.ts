@@ -16,6 +16,8 @@ export type { StubRole } from "./sts-account.js";
 export type { StsAction, StsParams, StsTag } from "./sts-params.js";
 
 export interface StsStubOptions {
+  /** Loopback address to listen on (default 127.0.0.1; 127.0.0.2 for clients in a box, via its proxy). */
+  listenHost?: string;
   /** Lifetime of every issued credential in seconds, whatever DurationSeconds asked (refresh/expiry tests). */
   credentialLifetimeSeconds?: number;
   /** When set, the only region accepted in a signature's scope; otherwise any. */
@@ -172,11 +174,12 @@ export async function startStsStub(options: StsStubOptions = {}): Promise<StsStu
     });
     req.on("end", () => handle(req, res, Buffer.concat(chunks)));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = options.listenHost ?? "127.0.0.1";
+  await new Promise<void>((resolve) => server.listen(0, address, resolve));
   const { port } = server.address() as AddressInfo;
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${address}:${port}`,
     calls,
     addRootKey(accessKeyId, secretAccessKey, keyOptions = {}) {
       account.addUserKey(accessKeyId, secretAccessKey, keyOptions.userName ?? "broker-test");
