@@ -86,8 +86,9 @@ export function parsePolicy(file: string, text: string): { policy?: Policy; prob
   if (values.task !== undefined && values.task !== expected && at.task) {
     report(walk, at.task, `is "${values.task}" but must equal the file's name, "${expected}" (from ${basename(file)})`);
   }
-  if (!at.aws && !at.github && !at.env) {
-    report(walk, root, "grants nothing: add at least one of aws, github or env");
+  // egress alone is a grant too: a task whose box needs only the network (an npm install, say).
+  if (!at.aws && !at.github && !at.env && !at.egress) {
+    report(walk, root, "grants nothing: add at least one of aws, github, env or egress");
   }
   const maxTtlSeconds = values.max_ttl ?? DEFAULT_MAX_TTL_SECONDS;
   const ttlSeconds = values.ttl ?? Math.min(DEFAULT_TTL_SECONDS, maxTtlSeconds);

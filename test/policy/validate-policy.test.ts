@@ -112,7 +112,7 @@ describe("parsePolicy", () => {
     ["max_sessions zero", edit(3, "max_sessions: 0"), "3 max_sessions", /between 1 and 10000/],
     ["max_sessions too many", edit(3, "max_sessions: 10001"), "3 max_sessions", /between 1 and 10000/],
     ["max_sessions as text", edit(3, "max_sessions: '8'"), "3 max_sessions", /whole number/],
-    ["nothing granted", "task: demo\nttl: 1m\n", "1 (policy)", /at least one of aws, github or env/],
+    ["nothing granted", "task: demo\nttl: 1m\n", "1 (policy)", /at least one of aws, github, env or egress/],
     ["aws.source missing", edit(5, null), "4 aws.source", /required/],
     ["aws.source not a secret name", edit(5, "  source: 'aws root'"), "5 aws.source", /secret name/],
     ["aws.region missing", edit(6, null), "4 aws.region", /required/],
