@@ -53,6 +53,7 @@ export async function listenSessionSocket(path: string, api: SessionApi): Promis
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.maxHeadersCount = 64;
+  server.maxConnections = 64;
   const previous = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {

@@ -48,6 +48,7 @@ export interface ProxyContext {
 }
 
 const MAX_DENIED = 1000;
+const MAX_CONNECTIONS = 256;
 
 export async function startEgressProxy(options: EgressProxyOptions): Promise<EgressProxy> {
   const denied = new Map<string, { host: string; port: number }>();
@@ -84,6 +85,8 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
   server.headersTimeout = 30_000;
   server.requestTimeout = 0; // long downloads and uploads through the proxy
   server.keepAliveTimeout = 5_000;
+  // One box's share of the daemon's descriptors: a runaway command cannot starve the others.
+  server.maxConnections = MAX_CONNECTIONS;
   server.on("connection", (socket: Socket) => {
     open.add(socket);
     socket.once("close", () => open.delete(socket));
