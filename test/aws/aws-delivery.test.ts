@@ -9,6 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assumedRoleArn, awsPolicy, EXTERNAL_ID, randomAwsKey, startAwsFixture, type AwsFixture } from "../helpers/aws-fixture.js";
 import { CLI } from "../helpers/cli.js";
 
+// These runs test delivery to the AWS CLI on the host's loopback: unconfined (--no-sandbox). The box's own
+// run of the same clients, through the egress proxy, is test/run/box-clients.test.ts.
+
 const TASK = "report";
 /** One live session at most: what a session kept per `aws` command would run into. */
 const CP_TASK = "cp-report";
@@ -53,7 +56,7 @@ describe("the AWS CLI gets the session's role through every delivery", () => {
 
   const aws = (cli = "aws") => `${cli} --endpoint-url ${f.stub.url} --output json sts get-caller-identity`;
   const runScript = (flags: string[], script: string) =>
-    f.daemon.cli(["run", "--task", TASK, ...flags, "--", "sh", "-c", `echo "session=$BROKER_SESSION"\n${script}`], { env: f.awsEnv(OPERATOR_AWS) });
+    f.daemon.cli(["run", "--no-sandbox", "--task", TASK, ...flags, "--", "sh", "-c", `echo "session=$BROKER_SESSION"\n${script}`], { env: f.awsEnv(OPERATOR_AWS) });
 
   /** The key that signed the last GetCallerIdentity, and the key the broker minted for `session`. */
   function signerAndMinted(session: string): { signer: string | null | undefined; minted: unknown } {
@@ -138,7 +141,8 @@ describe("the AWS CLI gets the session's role through every delivery", () => {
   it("credential_process inside `broker run` answers with the run's session instead of opening another", async () => {
     const config = credentialProcessConfig("config-in-session");
     const assumesBefore = f.stub.calls.filter((c) => c.action === "AssumeRole").length;
-    const result = await f.daemon.cli(["run", "--task", TASK, "--no-env", "--keep-socket", "--", "sh", "-c", `echo "session=$BROKER_SESSION"\nexec ${aws()}`], {
+    // AWS_CONFIG_FILE is not on the allowlist: passed on purpose.
+    const result = await f.daemon.cli(["run", "--no-sandbox", "--task", TASK, "--no-env", "--keep-socket", "--pass-env", "AWS_CONFIG_FILE", "--", "sh", "-c", `echo "session=$BROKER_SESSION"\nexec ${aws()}`], {
       env: f.awsEnv({ AWS_CONFIG_FILE: config }),
     });
     expect(result.code, result.stderr).toBe(0);

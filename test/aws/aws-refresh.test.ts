@@ -12,6 +12,8 @@ import { assumedRoleArn, awsPolicy, EXTERNAL_ID, startAwsFixture, type AwsFixtur
 import { CLI } from "../helpers/cli.js";
 import { waitFor } from "../helpers/daemon.js";
 
+// Unconfined (--no-sandbox): the SDK reaches the STS stand-in on the host's loopback.
+
 const TASK = "long-job";
 /** STS's answer lives this long, whatever was asked; the broker refreshes at two thirds. */
 const LIFETIME_S = 6;
@@ -61,7 +63,7 @@ describe("AWS credentials refreshed under a running command", () => {
   it("an SDK client keeps working across a refresh; the endpoint and the sandbox file carry the new key", { timeout: 30_000 }, async () => {
     const script = join(f.root, "caller-loop.cjs");
     writeFileSync(script, CHILD);
-    const child = spawn(process.execPath, [CLI, "run", "--task", TASK, "--aws-endpoint", "--sandbox-tmp", "--", process.execPath, script, REPO_PACKAGE, f.stub.url, String(RUN_MS)], {
+    const child = spawn(process.execPath, [CLI, "run", "--no-sandbox", "--task", TASK, "--aws-endpoint", "--sandbox-tmp", "--", process.execPath, script, REPO_PACKAGE, f.stub.url, String(RUN_MS)], {
       env: f.awsEnv(),
       stdio: ["ignore", "pipe", "pipe"],
     });

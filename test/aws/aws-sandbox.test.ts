@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { awsPolicy, EXTERNAL_ID, randomAwsKey, startAwsFixture, type AwsFixture } from "../helpers/aws-fixture.js";
 import { bwrapWorks, inBrokerSandbox, parseReport as report } from "../helpers/bwrap.js";
 
+// The test brings its own bwrap sandbox, as a wrapper would: broker run itself is --no-sandbox (bwrap does not nest).
+
 const TASK = "report";
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
@@ -47,7 +49,7 @@ describe.skipIf(!bwrapWorks())("the AWS CLI in a bubblewrap sandbox reads the se
       if (: > /run/broker/aws/planted) 2>/dev/null; then echo write=allowed; else echo write=refused; fi
     `;
     const cmd = inBrokerSandbox({ at: "/run/broker" }, ["sh", "-c", script]);
-    const result = await f.daemon.cli(["run", "--task", TASK, "--sandbox-tmp", "--sandbox-path", "/run/broker", "--no-env", "--", ...cmd], {
+    const result = await f.daemon.cli(["run", "--no-sandbox", "--task", TASK, "--sandbox-tmp", "--sandbox-path", "/run/broker", "--no-env", "--", ...cmd], {
       env: f.awsEnv({ AWS_ACCESS_KEY_ID: operatorKey.accessKeyId, AWS_SECRET_ACCESS_KEY: operatorKey.secretAccessKey }),
       timeoutMs: 30_000,
     });

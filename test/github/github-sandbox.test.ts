@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bwrapWorks, inBrokerSandbox, parseReport as report } from "../helpers/bwrap.js";
 import { githubPolicy, startGithubFixture, type GithubFixture } from "../helpers/github-fixture.js";
 
+// The test brings its own bwrap sandbox, as a wrapper would: broker run itself is --no-sandbox (bwrap does not nest).
+
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
 describe.skipIf(!bwrapWorks())("git in a bubblewrap sandbox takes the session's token from /run/broker", () => {
@@ -40,7 +42,7 @@ describe.skipIf(!bwrapWorks())("git in a bubblewrap sandbox takes the session's 
       echo "other_status=$? other=[$(cat /tmp/other)]"
     `;
     const cmd = inBrokerSandbox({ at: "/run/broker", setenv: { GIT_TERMINAL_PROMPT: "0" } }, ["sh", "-c", script]);
-    const result = await f.daemon.cli(["run", "--task", "repo-reader", "--sandbox-tmp", "--sandbox-path", "/run/broker", "--no-env", "--", ...cmd], { timeoutMs: 30_000 });
+    const result = await f.daemon.cli(["run", "--no-sandbox", "--task", "repo-reader", "--sandbox-tmp", "--sandbox-path", "/run/broker", "--no-env", "--", ...cmd], { timeoutMs: 30_000 });
     expect(result.code, result.stderr).toBe(0);
     const seen = report(result.stdout);
     expect(seen.home_entries).toBe("[]");

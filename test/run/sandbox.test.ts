@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bwrapWorks, inBrokerSandbox, parseReport as report } from "../helpers/bwrap.js";
 import { startRunFixture, type RunFixture } from "./run-fixture.js";
 
+// The test brings its own bwrap sandbox, as a wrapper would: broker run itself is --no-sandbox (bwrap does not nest).
+
 const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex");
 
 /** Lines `key=value` the script inside prints, as a map. */
@@ -58,7 +60,7 @@ describe.skipIf(!bwrapWorks())("broker run: CMD in a bubblewrap sandbox (private
 
   it("shows the policy's env through the read-only session files and nothing of the operator's HOME", async () => {
     const cmd = inBrokerSandbox({ at: "/run/broker" }, ["sh", "-c", probe()]);
-    const result = await f.d.cli(["run", "--task", "agent", "--sandbox-tmp", "--sandbox-path", "/run/broker", "--no-env", "--", ...cmd], { timeoutMs: 30_000 });
+    const result = await f.d.cli(["run", "--no-sandbox", "--task", "agent", "--sandbox-tmp", "--sandbox-path", "/run/broker", "--no-env", "--", ...cmd], { timeoutMs: 30_000 });
     expect(result.code, result.stderr).toBe(0);
     const seen = report(result.stdout);
     expect(seen.home).toBe("/home/agent");
@@ -81,7 +83,7 @@ describe.skipIf(!bwrapWorks())("broker run: CMD in a bubblewrap sandbox (private
 
   it("(control) the same probe reaches the host's listener when the network is shared", async () => {
     const cmd = inBrokerSandbox({ at: "/run/broker", network: true }, ["sh", "-c", probe()]);
-    const result = await f.d.cli(["run", "--task", "agent", "--sandbox-tmp", "--sandbox-path", "/run/broker", "--no-env", "--", ...cmd], { timeoutMs: 30_000 });
+    const result = await f.d.cli(["run", "--no-sandbox", "--task", "agent", "--sandbox-tmp", "--sandbox-path", "/run/broker", "--no-env", "--", ...cmd], { timeoutMs: 30_000 });
     expect(result.code, result.stderr).toBe(0);
     expect(report(result.stdout).net).toBe("connected");
     expect(connections).toBe(1);
@@ -89,7 +91,7 @@ describe.skipIf(!bwrapWorks())("broker run: CMD in a bubblewrap sandbox (private
 
   it("removes the --sandbox-tmp directory it bound once CMD has exited", async () => {
     const cmd = inBrokerSandbox({ at: "/run/broker" }, ["sh", "-c", "cat /run/broker/session.json"]);
-    const result = await f.d.cli(["run", "--task", "agent", "--sandbox-tmp", "--sandbox-path", "/run/broker", "--", "sh", "-c", 'echo "host_dir=$BROKER_SANDBOX_DIR"; exec "$@"', "sh", ...cmd]);
+    const result = await f.d.cli(["run", "--no-sandbox", "--task", "agent", "--sandbox-tmp", "--sandbox-path", "/run/broker", "--", "sh", "-c", 'echo "host_dir=$BROKER_SANDBOX_DIR"; exec "$@"', "sh", ...cmd]);
     expect(result.code, result.stderr).toBe(0);
     const hostDir = report(result.stdout).host_dir!;
     expect(result.stdout).toContain('"task": "agent"');
