@@ -10,7 +10,7 @@ import { assumedRoleArn, awsPolicy, EXTERNAL_ID, randomAwsKey, startAwsFixture, 
 import { CLI } from "../helpers/cli.js";
 
 // These runs test delivery to the AWS CLI on the host's loopback: unconfined (--no-sandbox). The box's own
-// run of the same clients, through the egress proxy, is test/run/box-clients.test.ts.
+// run of the same clients, through the egress proxy, is test/run/box-real-clients.test.ts.
 
 const TASK = "report";
 /** One live session at most: what a session kept per `aws` command would run into. */

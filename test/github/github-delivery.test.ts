@@ -9,7 +9,7 @@ import { isolatedGitEnv, ROUTES, runGit } from "../stubs/github-stub.js";
 import { tempDir } from "../helpers/tmp.js";
 
 // These runs test delivery to git on the host's loopback: unconfined (--no-sandbox). The box's own run of git,
-// through the egress proxy and the session socket, is test/run/box-clients.test.ts.
+// through the egress proxy and the session socket, is test/run/box-real-clients.test.ts.
 
 const policies = (api: string) => ({
   "repo-reader": githubPolicy("repo-reader", api, "  repositories: [reports]\n  permissions: { contents: read }\n"),
