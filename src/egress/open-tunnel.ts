@@ -78,14 +78,14 @@ export async function openTunnel(ctx: ProxyContext, target: Target, client: Sock
   client.pipe(upstream);
   upstream.pipe(client);
   client.resume();
-  let done = false;
-  const finish = () => {
-    if (done) return;
-    done = true;
-    ctx.options.audit({ host: target.host, port: target.port, method: "CONNECT", outcome: "ok", bytesIn: upstream.bytesRead, bytesOut: upstream.bytesWritten });
-    client.destroy();
+  // Each side's end is passed on by the pipes, so data still buffered towards the client is
+  // delivered before it closes; the tunnel is over once the client's side has closed.
+  upstream.once("close", () => {
+    client.end();
+    setTimeout(() => client.destroy(), 5_000).unref();
+  });
+  client.once("close", () => {
     upstream.destroy();
-  };
-  client.once("close", finish);
-  upstream.once("close", finish);
+    ctx.options.audit({ host: target.host, port: target.port, method: "CONNECT", outcome: "ok", bytesIn: upstream.bytesRead, bytesOut: upstream.bytesWritten });
+  });
 }
