@@ -98,7 +98,10 @@ function tlsOver(socket: Socket, servername?: string): Promise<string> {
     const t = tlsConnect({ socket, ca: cert, ...(servername ? { servername } : {}), checkServerIdentity: () => undefined });
     let got = "";
     t.on("data", (c: Buffer) => (got += c.toString()));
-    t.on("end", () => resolve(got));
+    t.on("end", () => {
+      t.destroy();
+      resolve(got);
+    });
     t.on("error", (e: NodeJS.ErrnoException) => resolve(`closed: ${e.code ?? e.message}`));
     socket.on("close", () => setTimeout(() => resolve(got || "closed"), 50));
   });
@@ -123,7 +126,7 @@ describe("egress proxy: CONNECT tunnels", () => {
     const { head, socket } = await connectVia(p.socketPath, `allowed.test:${tlsPort}`);
     expect(head).toMatch(/^HTTP\/1\.1 200/);
     expect(await tlsOver(socket, "allowed.test")).toBe("hello over tls\n");
-    await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 50 && !p.audit.some((e) => e.outcome === "ok"); i++) await new Promise((r) => setTimeout(r, 20));
     expect(p.audit).toContainEqual(expect.objectContaining({ host: "allowed.test", port: tlsPort, method: "CONNECT", outcome: "ok" }));
     expect(p.audit[0]!.bytesIn).toBeGreaterThan(100);
     await p.proxy.close();
