@@ -71,6 +71,9 @@ describe.skipIf(!canCreateUsers() || !bwrapWorks())("broker run's box, as a non-
       touch ./inside 2>/dev/null; echo "cwd_rc=$?"
       echo "direct_b64=${b64(`curl -sS --max-time 5 --noproxy '*' http://127.0.0.2:${listed.port}/`)}"
       echo "listed_b64=${b64(`curl -sS --max-time 5 http://127.0.0.2:${listed.port}/`)}"
+      echo "store_b64=${b64(`cat '${join(root.path, "state", "secrets.jwe")}'; echo "pass=$BROKER_STORE_PASSPHRASE"`)}"
+      echo "open_b64=${b64(`curl -sS --max-time 5 --unix-socket "$BROKER_SOCKET" -X POST -H 'content-type: application/json' -d '{"task":"boxed"}' http://b/v1/sessions`)}"
+      kill -0 ${daemon.pid} 2>/dev/null; echo "kill_rc=$?"
     `;
     const argv = asUser([process.execPath, CLI, "run", "--task", "boxed", "--", "sh", "-c", script]);
     // Not spawnSync: the stand-in answers from this process's event loop.
@@ -90,5 +93,9 @@ describe.skipIf(!canCreateUsers() || !bwrapWorks())("broker run's box, as a non-
     expect(r.cwd_rc).toBe("0");
     expect(r.direct).not.toContain("stand-in");
     expect(r.listed).toBe("listed stand-in\n");
+    expect(r.store).not.toMatch(/eyJ/);
+    expect(r.store).toContain("pass=\n");
+    expect(r.open).toContain("ERR_SESSION_SCOPE");
+    expect(r.kill_rc).not.toBe("0");
   });
 });
