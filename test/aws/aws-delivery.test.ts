@@ -10,7 +10,7 @@ import { assumedRoleArn, awsPolicy, EXTERNAL_ID, randomAwsKey, startAwsFixture, 
 import { CLI } from "../helpers/cli.js";
 
 // These runs test delivery to the AWS CLI on the host's loopback: unconfined (--no-sandbox). The box's own
-// run of the same clients, through the egress proxy, is test/run/box-real-clients.test.ts.
+// run of the same clients, through the egress proxy, is test/run/box-clients.test.ts.
 
 const TASK = "report";
 /** One live session at most: what a session kept per `aws` command would run into. */
@@ -55,8 +55,10 @@ describe("the AWS CLI gets the session's role through every delivery", () => {
   });
 
   const aws = (cli = "aws") => `${cli} --endpoint-url ${f.stub.url} --output json sts get-caller-identity`;
+  /** awsEnv's guards (no metadata lookups, no retries, no pager) are not on broker run's allowlist: passed on purpose. */
+  const passGuards = ["AWS_EC2_METADATA_DISABLED", "AWS_MAX_ATTEMPTS", "AWS_PAGER"].flatMap((name) => ["--pass-env", name]);
   const runScript = (flags: string[], script: string) =>
-    f.daemon.cli(["run", "--no-sandbox", "--task", TASK, ...flags, "--", "sh", "-c", `echo "session=$BROKER_SESSION"\n${script}`], { env: f.awsEnv(OPERATOR_AWS) });
+    f.daemon.cli(["run", "--no-sandbox", ...passGuards, "--task", TASK, ...flags, "--", "sh", "-c", `echo "session=$BROKER_SESSION"\n${script}`], { env: f.awsEnv(OPERATOR_AWS) });
 
   /** The key that signed the last GetCallerIdentity, and the key the broker minted for `session`. */
   function signerAndMinted(session: string): { signer: string | null | undefined; minted: unknown } {
@@ -142,7 +144,7 @@ describe("the AWS CLI gets the session's role through every delivery", () => {
     const config = credentialProcessConfig("config-in-session");
     const assumesBefore = f.stub.calls.filter((c) => c.action === "AssumeRole").length;
     // AWS_CONFIG_FILE is not on the allowlist: passed on purpose.
-    const result = await f.daemon.cli(["run", "--no-sandbox", "--task", TASK, "--no-env", "--keep-socket", "--pass-env", "AWS_CONFIG_FILE", "--", "sh", "-c", `echo "session=$BROKER_SESSION"\nexec ${aws()}`], {
+    const result = await f.daemon.cli(["run", "--no-sandbox", "--task", TASK, "--no-env", "--keep-socket", "--pass-env", "AWS_CONFIG_FILE", ...passGuards, "--", "sh", "-c", `echo "session=$BROKER_SESSION"\nexec ${aws()}`], {
       env: f.awsEnv({ AWS_CONFIG_FILE: config }),
     });
     expect(result.code, result.stderr).toBe(0);

@@ -92,6 +92,7 @@ describe("the client commands stay light too", () => {
   it.each([
     [["mint", "--task", "report"]],
     [["run", "--task", "report", "--", "true"]],
+    [["run", "--no-sandbox", "--task", "report", "--", "true"]],
     [["sessions"]],
     [["revoke", "--all"]],
     [["credential-process", "--task", "report"]],

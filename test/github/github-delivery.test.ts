@@ -8,8 +8,8 @@ import { githubPolicy, startGithubFixture, type GithubFixture } from "../helpers
 import { isolatedGitEnv, ROUTES, runGit } from "../stubs/github-stub.js";
 import { tempDir } from "../helpers/tmp.js";
 
-// These runs test delivery to git on the host's loopback: unconfined (--no-sandbox). The box's own run of git,
-// through the egress proxy and the session socket, is test/run/box-real-clients.test.ts.
+// The runs that reach the stand-in test delivery to git on the host's loopback: unconfined (--no-sandbox). The box's own run of git,
+// through the egress proxy and the session socket, is test/run/box-clients.test.ts.
 
 const policies = (api: string) => ({
   "repo-reader": githubPolicy("repo-reader", api, "  repositories: [reports]\n  permissions: { contents: read }\n"),
@@ -29,12 +29,14 @@ describe("GitHub installation tokens delivered to git, revoked when the run ends
   });
 
   const gitEnv = () => ({ ...f.daemon.env, ...isolatedGitEnv(f.gitHome), BROKER_SOCKET: f.daemon.socket, GIT_TERMINAL_PROMPT: "0" });
+  /** broker run passes an allowlist only: git's isolation from the machine's config, and no prompt, on purpose. */
+  const passGitEnv = ["--pass-env", "GIT_CONFIG_NOSYSTEM", "--pass-env", "GIT_CONFIG_GLOBAL", "--pass-env", "GIT_TERMINAL_PROMPT"];
   const repoUrl = (repo: string) => `${f.stub.url}/acme/${repo}.git`;
   const helperFlag = `credential.helper=!${process.execPath} ${CLI} git-credential`;
 
   it("clones through `broker git-credential` inside broker run, and revokes the token at the end", async () => {
     const dest = join(work.path, "clone-helper");
-    const result = await f.daemon.cli(["run", "--no-sandbox", "--task", "repo-reader", "--keep-socket", "--", "git", "-c", "credential.helper=", "-c", helperFlag, "clone", "-q", repoUrl("reports"), dest], { env: gitEnv() });
+    const result = await f.daemon.cli(["run", "--no-sandbox", ...passGitEnv, "--task", "repo-reader", "--keep-socket", "--", "git", "-c", "credential.helper=", "-c", helperFlag, "clone", "-q", repoUrl("reports"), dest], { env: gitEnv() });
     expect(result.code, result.stderr).toBe(0);
     expect(readFileSync(join(dest, "README.md"), "utf8")).toContain("reports");
     const used = f.stub.tokens.at(-1)!;
@@ -50,7 +52,7 @@ describe("GitHub installation tokens delivered to git, revoked when the run ends
       cd ro && echo change > change.txt && git add change.txt && git -c user.name=a -c user.email=a@example.invalid commit -qm change
       if git -c credential.helper= -c "credential.helper=store --file=$BROKER_SANDBOX_DIR/git/credentials" push -q origin HEAD:main 2>/dev/null; then echo PUSHED; else echo PUSH-REFUSED; fi
       cd .. && if git -c credential.helper= -c "credential.helper=store --file=$BROKER_SANDBOX_DIR/git/credentials" clone -q ${repoUrl("website")} web 2>/dev/null; then echo CLONED-OTHER; else echo OTHER-REFUSED; fi`;
-    const result = await f.daemon.cli(["run", "--no-sandbox", "--task", "repo-reader", "--sandbox-tmp", "--", "sh", "-c", script], { env: gitEnv() });
+    const result = await f.daemon.cli(["run", "--no-sandbox", ...passGitEnv, "--task", "repo-reader", "--sandbox-tmp", "--", "sh", "-c", script], { env: gitEnv() });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain("PUSH-REFUSED");
     expect(result.stdout).toContain("OTHER-REFUSED");
@@ -63,7 +65,7 @@ describe("GitHub installation tokens delivered to git, revoked when the run ends
       cd "${dir}" && echo pushed > pushed.txt && git add pushed.txt && git -c user.name=a -c user.email=a@example.invalid commit -qm pushed
       git -c credential.helper= -c "credential.helper=store --file=$BROKER_SANDBOX_DIR/git/credentials" push -q origin HEAD:main
       echo "$BROKER_SANDBOX_DIR"`;
-    const result = await f.daemon.cli(["run", "--no-sandbox", "--task", "repo-writer", "--sandbox-tmp", "--", "sh", "-c", script], { env: gitEnv() });
+    const result = await f.daemon.cli(["run", "--no-sandbox", ...passGitEnv, "--task", "repo-writer", "--sandbox-tmp", "--", "sh", "-c", script], { env: gitEnv() });
     expect(result.code, result.stderr).toBe(0);
     const sandboxDir = result.stdout.trim().split("\n").at(-1)!;
     expect(existsSync(sandboxDir)).toBe(false);
@@ -96,7 +98,8 @@ describe("GitHub installation tokens delivered to git, revoked when the run ends
     ["exits non-zero", "exit 7", 7],
   ])("revokes the token when the command %s", async (_name, body, code) => {
     const before = f.stub.tokens.length;
-    const result = await f.daemon.cli(["run", "--no-sandbox", "--task", "repo-reader", "--", "sh", "-c", body]);
+    // Confined (the default): the command needs nothing of the host's.
+    const result = await f.daemon.cli(["run", "--task", "repo-reader", "--", "sh", "-c", body]);
     expect(result.code).toBe(code);
     expect(f.stub.tokens.length).toBe(before + 1);
     expect(f.stub.tokens.at(-1)!.revokedAt).not.toBeNull();
@@ -105,7 +108,7 @@ describe("GitHub installation tokens delivered to git, revoked when the run ends
   it("revokes the token within a second when broker run itself is SIGKILLed", async () => {
     const sandbox = tempDir();
     try {
-      const child = spawn(process.execPath, [CLI, "run", "--no-sandbox", "--task", "repo-reader", "--sandbox", sandbox.path, "--", "sh", "-c", "echo ready; sleep 30"], { env: f.daemon.env, stdio: ["ignore", "pipe", "inherit"] });
+      const child = spawn(process.execPath, [CLI, "run", "--task", "repo-reader", "--sandbox", sandbox.path, "--", "sh", "-c", "echo ready; sleep 30"], { env: f.daemon.env, stdio: ["ignore", "pipe", "inherit"] });
       await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()));
       const token = f.stub.tokens.at(-1)!;
       expect(token.revokedAt).toBeNull();

@@ -9,7 +9,8 @@
  * every one of those tokens: compaction kept every lease recovery needs.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI } from "../helpers/cli.js";
@@ -32,6 +33,24 @@ interface Live {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Host pids of `node -e SCRIPT MARKER` processes. The command runs in the box, where its own pid
+ * is that of the box's PID namespace (2), not one the host can signal.
+ */
+function nodePidsWithMarker(marker: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").filter(Boolean);
+      if (argv[0] === process.execPath && argv[1] === "-e" && argv.at(-1) === marker) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
 
 /** Polls `probe` every 5 ms from `t0`; resolves with the elapsed ms when it first holds, or null. */
 async function timeUntil(t0: number, probe: () => boolean, timeoutMs: number): Promise<number | null> {
@@ -161,29 +180,32 @@ describe("crashes", () => {
     const started = TASKS.flatMap((task) =>
       [0, 1, 2].map((n) => {
         const dir = w.dir(`broker-rel-run-${task}-${n}-`);
-        const argv = [CLI, "run", "--task", task, "--sandbox", dir, "--", process.execPath, "-e", "console.log('ready', process.env.BROKER_SESSION, process.pid); setInterval(() => {}, 1000)"];
+        const marker = `broker-rel-run-${randomBytes(6).toString("hex")}`;
+        const argv = [CLI, "run", "--task", task, "--sandbox", dir, "--", process.execPath, "-e", "console.log('ready', process.env.BROKER_SESSION); setInterval(() => {}, 1000)", marker];
         recordArgv([process.execPath, ...argv]);
         const child = spawn(process.execPath, argv, { env: w.daemon.env, stdio: ["ignore", "pipe", "pipe"] });
         runs.push(child);
         let out = "";
         child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
-        const ready = new Promise<{ session: string; pid: number }>((resolve, reject) => {
+        const ready = new Promise<{ session: string }>((resolve, reject) => {
           const timer = setTimeout(() => reject(new Error(`broker run for ${task} did not start: ${out}`)), 20_000);
           child.stdout!.on("data", () => {
-            const m = /ready (\S+) (\d+)/.exec(out);
+            const m = /ready (\S+)/.exec(out);
             if (m) {
               clearTimeout(timer);
-              resolve({ session: m[1]!, pid: Number(m[2]) });
+              resolve({ session: m[1]! });
             }
           });
         });
-        return { task, dir, child, ready };
+        return { task, dir, child, ready, marker };
       }),
     );
     const times: number[] = [];
     for (const run of started) {
-      const { session, pid } = await run.ready;
-      orphans.push(pid);
+      const { session } = await run.ready;
+      const cmd = nodePidsWithMarker(run.marker);
+      expect(cmd, "the command's host pid, for the clean-up").toHaveLength(1);
+      orphans.push(...cmd);
       const token = run.task === "k-github" ? (await w.daemon.client.credentials(session)).github!.token : undefined;
       expect(readdirSync(run.dir).length).toBeGreaterThanOrEqual(2);
       const t0 = performance.now();
