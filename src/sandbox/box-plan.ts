@@ -11,7 +11,7 @@ import type { SessionView } from "../client/broker-client.js";
 import { BrokerError } from "../errors.js";
 import type { Bridge } from "./bridge-script.js";
 import type { BoxSpec } from "./bwrap-args.js";
-import { expandHome, HIDDEN_CREDENTIAL_PATHS } from "./hidden-paths.js";
+import { expandHome, HIDDEN_CREDENTIAL_PATHS, isWithin } from "./hidden-paths.js";
 
 /** Where things appear inside the box. */
 export const DEFAULT_SANDBOX_PATH = "/run/broker";
@@ -28,6 +28,8 @@ export interface BoxInputs {
   places: { socket: string; stateDir: string; policies: string };
   /** `--aws-endpoint`: host directory of the endpoint's Unix socket. */
   awsEndpointDir?: string;
+  /** Where this broker and its Node are installed: kept visible if a private dir would cover them. */
+  installs?: readonly string[];
 }
 
 export interface BoxPlan {
@@ -100,8 +102,11 @@ export function planBox(inputs: BoxInputs): BoxPlan {
     mounts.push({ source: inputs.awsEndpointDir, target: AWS_ENDPOINT_MOUNT });
     bridges.push({ port: awsPort, socket: `${AWS_ENDPOINT_MOUNT}/aws.sock` });
   }
+  // `broker git-credential` and `credential-process` run inside: a broker installed under /tmp or
+  // /run (a CI checkout, say) would otherwise be covered by the box's private dirs.
+  const keep = (inputs.installs ?? []).filter((p) => ["/tmp", "/run"].some((d) => isWithin(p, d)));
   return {
-    box: { cwd: inputs.cwd, hide, write, mounts },
+    box: { cwd: inputs.cwd, hide, write, mounts, keep },
     bridges,
     proxyPort,
     ...(inputs.awsEndpointDir !== undefined ? { awsPort } : {}),

@@ -16,6 +16,8 @@ export interface BoxSpec {
   hide: readonly string[];
   /** Host paths bound read-write at the same path (absolute, existing). */
   write: readonly string[];
+  /** Host paths bound read-only at the same path where a private dir would cover them (broker's own code). */
+  keep?: readonly string[];
   /** Host directories bound read-only at `target` (the sandbox dir, the session's sockets). */
   mounts: ReadonlyArray<{ source: string; target: string }>;
   /** The fd bwrap writes `{"child-pid": N}` to once the namespaces exist. */
@@ -66,6 +68,8 @@ export function bwrapArgs(spec: BoxSpec): string[] {
     "--tmpfs", "/dev/shm",
     "--proc", "/proc",
     ...PRIVATE_DIRS.flatMap((d) => ["--tmpfs", d]),
+    // Before the read-write binds: one of those may lie inside a kept install (a CI checkout's cwd).
+    ...(spec.keep ?? []).flatMap((p) => ["--ro-bind", p, p]),
     "--bind", spec.cwd, spec.cwd,
     ...spec.write.flatMap((p) => ["--bind", p, p]),
     ...outermost(spec.hide).flatMap(hideArgs),

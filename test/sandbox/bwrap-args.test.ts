@@ -98,3 +98,18 @@ describe("checkSandboxPath and expandHome", () => {
     expect(expandHome("relative", "/home/a")).toBeNull();
   });
 });
+
+describe("an install under a private dir", () => {
+  it("is kept read-only before the working directory's read-write bind, so a cwd inside it stays writable", () => {
+    const args = bwrapArgs({ cwd: "/tmp/checkout/work", hide: [], write: [], mounts: [], keep: ["/tmp/checkout"], infoFd: 3 });
+    const kept = at(args, "--ro-bind", "/tmp/checkout", "/tmp/checkout");
+    expect(kept).toBeGreaterThan(at(args, "--tmpfs", "/tmp"));
+    expect(kept).toBeLessThan(at(args, "--bind", "/tmp/checkout/work", "/tmp/checkout/work"));
+  });
+
+  it("is kept only where the box would cover it", () => {
+    const session = { id: "s", task: "t", createdAt: "", expiresAt: "", confinement: { dir: "/x", socket: "/x/s", proxy: "/x/p", hide: [], write: [], passEnv: [], denied: [] } };
+    const plan = planBox({ session, env: {}, home: "/h", cwd: "/w", places: { socket: "/x/b.sock", stateDir: "/st", policies: "/po" }, installs: ["/usr", "/tmp/ci", "/run/user/1/broker-pkg"] });
+    expect(plan.box.keep).toEqual(["/tmp/ci", "/run/user/1/broker-pkg"]);
+  });
+});

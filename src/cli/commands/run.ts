@@ -4,10 +4,10 @@
  * forward signals, and end the session when CMD exits. If this process is killed outright, the
  * daemon sees the connection close and ends it; the box dies with this process.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { BrokerClient, type SessionView } from "../../client/broker-client.js";
 import { BrokerError } from "../../errors.js";
 import { checkSandboxPath, DEFAULT_SANDBOX_PATH, planBox, type BoxPlan } from "../../sandbox/box-plan.js";
@@ -86,7 +86,7 @@ export default async function run(ctx: CommandContext): Promise<number> {
     const home = ctx.env.HOME || homedir();
     const wantsEndpoint = parsed.values["aws-endpoint"] === true;
     if (wantsEndpoint && confined) endpointDir = mkdtempSync(join(tmpdir(), "broker-aws-"));
-    const plan = confined ? planBox({ session, env: ctx.env, home, cwd: process.cwd(), places: parsed.places, ...(endpointDir ? { awsEndpointDir: endpointDir } : {}) }) : undefined;
+    const plan = confined ? planBox({ session, env: ctx.env, home, cwd: process.cwd(), places: parsed.places, installs: installs(), ...(endpointDir ? { awsEndpointDir: endpointDir } : {}) }) : undefined;
     if (wantsEndpoint) {
       if (!credentials.aws) throw new BrokerError("ERR_USAGE", `--aws-endpoint: task "${session.task}" gives no AWS credentials`, { fix: "drop --aws-endpoint or use a task with an aws: block" });
       endpoint = await startEndpoint(client, session, plan, endpointDir);
@@ -121,6 +121,20 @@ export default async function run(ctx: CommandContext): Promise<number> {
     bound.release();
     if (denied.length > 0) ctx.stderr.write(deniedSummary(session.task, denied));
   }
+}
+
+/** This broker's package root (…/dist/bin/broker.cjs → …) and Node's prefix (…/bin/node → …). */
+function installs(): string[] {
+  const entry = process.argv[1];
+  const roots = [resolve(dirname(process.execPath), "..")];
+  if (entry) {
+    try {
+      roots.push(resolve(dirname(realpathSync(entry)), "..", ".."));
+    } catch {
+      // run some other way (tests import the command): nothing to keep
+    }
+  }
+  return roots;
 }
 
 function deniedSummary(task: string, denied: string[]): string {
