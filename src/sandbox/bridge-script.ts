@@ -17,14 +17,16 @@ export interface Bridge {
 export const READY_FD = 4;
 
 // /proc/net/tcp lists the box's own network namespace: a LISTEN (0A) line for 127.0.0.1:port.
+// Read with the shell's own `read`, not grep: a fork per look would cost more than the wait.
 const SCRIPT = `
 while [ "$1" != "--" ]; do
   port=\${1%%=*}; sock=\${1#*=}; shift
   (socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" "UNIX-CONNECT:$sock" </dev/null >/dev/null 2>&1 &)
-  hex=$(printf '%04X' "$port"); tries=0
-  until grep -q "0100007F:$hex 00000000:0000 0A" /proc/net/tcp; do
+  want="0100007F:$(printf '%04X' "$port") 00000000:0000 0A"; tries=0
+  while :; do
+    while read -r _ addr peer state _; do [ "$addr $peer $state" = "$want" ] && break 2; done </proc/net/tcp
     tries=$((tries + 1))
-    if [ "$tries" -gt 5000 ]; then echo "broker: the sandbox's network bridge did not start (socat)" >&2; exit 1; fi
+    if [ "$tries" -gt 20000 ]; then echo "broker: the sandbox's network bridge did not start (socat)" >&2; exit 1; fi
   done
 done
 shift
