@@ -13,7 +13,6 @@ import { egressDecider, egressHint } from "../egress/egress-allow.js";
 import { startEgressProxy, type EgressProxy } from "../egress/forward-proxy.js";
 import type { Policy } from "../policy/types.js";
 import type { SessionCredentials, SessionView } from "../sessions/types.js";
-import type { Logger } from "./logger.js";
 import { listenSessionSocket } from "./session-socket.js";
 
 export interface SessionExits {
@@ -30,7 +29,6 @@ export interface SessionExitsDeps {
   root: string;
   version: string;
   audit: AuditLog;
-  logger: Logger;
   /** The operator's own proxy, which the daemon's outbound connections go through (chaining). */
   upstreamProxy?: URL;
 }

@@ -59,7 +59,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   // Confined sessions' sockets live beside the main one, under its 0700 directory.
   const exitsRoot = join(dirname(places.socket), "s");
   const upstreamProxy = upstreamProxyFrom(options.env);
-  const openExits = sessionExitsOpener({ root: exitsRoot, version: options.version, audit, logger, ...(upstreamProxy ? { upstreamProxy } : {}) });
+  const openExits = sessionExitsOpener({ root: exitsRoot, version: options.version, audit, ...(upstreamProxy ? { upstreamProxy } : {}) });
   const hide = [places.stateDir, places.policies, dirname(places.socket), ...(places.passphraseFile ? [places.passphraseFile] : [])];
   const sessions = createSessionManager({ policies: policies.current, providers, journal, cipher, revocation, sandbox, audit, logger, now, openExits, hide });
 
