@@ -96,7 +96,8 @@ export default async function run(ctx: CommandContext): Promise<number> {
     const env = {
       ...buildChildEnv(base, { ...session, credentials }, {
         noEnv: parsed.values["no-env"] === true,
-        ...(session.sandbox ? { sandboxDir: confined ? session.sandbox.path : session.sandbox.dir } : {}),
+        // The file-pointing variables use the path the command sees, as the sandbox `env` file does.
+        ...(session.sandbox ? { sandboxDir: confined ? session.sandbox.path : session.sandbox.dir, sandboxPath: session.sandbox.path } : {}),
         ...(endpoint ? { awsEndpoint: { url: endpoint.url, token: endpoint.token } } : {}),
       }),
       ...extra,
