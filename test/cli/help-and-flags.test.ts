@@ -66,6 +66,9 @@ describe("broker help and flags", () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('the command to run goes after --: "aws" is not a flag of broker run [ERR_USAGE]');
     expect(result.stderr).toContain("fix: broker run --task report -- aws …");
+    const split = await d.cli(["run", "--task", "report", "aws", "--", "sts"]);
+    expect(split.code).toBe(2);
+    expect(split.stderr).toContain('"aws" before -- is not a flag of broker run [ERR_USAGE]');
     expect(await d.client.listSessions()).toEqual([]);
   });
 

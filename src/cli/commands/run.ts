@@ -38,6 +38,9 @@ export default async function run(ctx: CommandContext): Promise<number> {
     ctx.stdout.write(RUN_HELP);
     return 0;
   }
+  if (parsed.positionals.length > 0) {
+    throw new BrokerError("ERR_USAGE", `"${parsed.positionals[0]!.slice(0, 40)}" before -- is not a flag of broker run`, { fix: "the whole command goes after --; run `broker run --help` for the flags" });
+  }
   if (command.length === 0) throw new BrokerError("ERR_USAGE", "no command to run", { fix: `usage: ${USAGE}` });
   if (ctx.env.BROKER_SESSION && parsed.values.nested !== true) {
     throw new BrokerError("ERR_NESTED_SESSION", `already inside broker session ${ctx.env.BROKER_SESSION}`, { fix: "pass --nested to open another session inside this one on purpose" });
