@@ -19,7 +19,8 @@ Commands:
 Global flags:
   --socket PATH  --policies DIR  --state-dir DIR  --store os|file  --passphrase-file F
   --json         machine-readable output
-  --help, -h     help       --version  print the version
+  --help, -h     help (broker help CMD, or broker CMD --help: a command's flags)
+  --version      print the version
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 denied by policy, 4 daemon not reachable, 5 upstream failure.
 `;

@@ -3,6 +3,7 @@
  * and the client commands never load fastify, the AWS SDK or Octokit.
  */
 import { BrokerError, Exit, isBrokerError } from "../errors.js";
+import { closest } from "../policy/closest.js";
 import type { Command, CommandContext } from "./context.js";
 
 const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
@@ -19,7 +20,10 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
 };
 
 export async function main(argv: string[], ctx: Omit<CommandContext, "args">): Promise<number> {
-  const [name, ...args] = argv;
+  const [first, ...rest] = argv;
+  // `broker help run` is `broker run --help`.
+  const asksHelpOf = first === "help" && rest[0] !== undefined ? rest[0] : undefined;
+  const [name, args] = asksHelpOf !== undefined ? [asksHelpOf, ["--help"]] : [first, rest];
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     ctx.stdout.write((await import("./help.js")).HELP);
     return name === undefined ? Exit.usage : Exit.ok;
@@ -31,7 +35,8 @@ export async function main(argv: string[], ctx: Omit<CommandContext, "args">): P
   }
   const load = COMMANDS[name];
   if (!load) {
-    return reportError(ctx.stderr, new BrokerError("ERR_USAGE", `unknown command "${name}"`, { fix: "run `broker --help` for the list of commands" }));
+    const near = closest(name, Object.keys(COMMANDS));
+    return reportError(ctx.stderr, new BrokerError("ERR_USAGE", `unknown command "${name.slice(0, 40)}"${near ? ` (did you mean ${near}?)` : ""}`, { fix: "run `broker --help` for the list of commands" }));
   }
   try {
     const command = (await load()).default;

@@ -14,6 +14,16 @@ export const SESSION_OPTIONS = {
   permissions: { type: "string" },
 } as const satisfies OptionsSpec;
 
+/** `--help` lines of the flags `mint` and `run` share. */
+export const SESSION_FLAG_HELP = {
+  task: ["T", "the task (policy) to open a session of; required"],
+  ttl: ["DUR", "session lifetime, e.g. 15m, 1h or 900 (default: the policy's ttl; at most its max_ttl)"],
+  sandbox: ["DIR", "write the session's files into DIR (an existing directory you own)"],
+  "sandbox-path": ["P", "where DIR is seen inside the sandbox; paths in the files use it"],
+  repositories: ["a,b", "narrow the GitHub token to these repositories of the policy's"],
+  permissions: ["k=v,…", "narrow the GitHub token's permissions, e.g. contents=read,issues=write"],
+} as const;
+
 export async function sessionRequestFromFlags(parsed: ParsedArgs, usage: string, options: { sandboxTmp?: boolean } = {}): Promise<OpenSessionOptions> {
   const task = requireFlag(parsed, "task", usage);
   const request: OpenSessionOptions = { task };

@@ -51,8 +51,9 @@ export class BrokerClient {
     return { session: body, release: () => void socket?.destroy() };
   }
 
-  listSessions(): Promise<SessionView[]> {
-    return this.call<SessionView[]>("GET", "/v1/sessions");
+  /** Every live session, or those of `task` (ERR_TASK_UNKNOWN for a task the daemon has no policy for). */
+  listSessions(task?: string): Promise<SessionView[]> {
+    return this.call<SessionView[]>("GET", task === undefined ? "/v1/sessions" : `/v1/sessions?task=${encodeURIComponent(task)}`);
   }
 
   getSession(id: string): Promise<SessionView> {

@@ -32,6 +32,7 @@ interface OpenBody {
 }
 
 const errors = { "4xx": errorSchema, "5xx": errorSchema };
+const sessionsQuery = { type: "object", properties: { task: { type: "string", minLength: 1, maxLength: 200 } }, additionalProperties: false } as const;
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const app = Fastify({
@@ -91,8 +92,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return deps.sessions.view(session, true);
   });
 
-  app.get("/v1/sessions", { schema: { response: { 200: { type: "array", items: sessionSchema } } } }, async () =>
-    deps.sessions.list().map((s) => deps.sessions.view(s, false)),
+  // `?task=T`: that task's sessions only, and a coded error for a task that does not exist.
+  app.get<{ Querystring: { task?: string } }>("/v1/sessions", { schema: { querystring: sessionsQuery, response: { 200: { type: "array", items: sessionSchema }, ...errors } } }, async (request) =>
+    (request.query.task === undefined ? deps.sessions.list() : deps.sessions.listTask(request.query.task)).map((s) => deps.sessions.view(s, false)),
   );
 
   app.get<{ Params: { id: string } }>("/v1/sessions/:id", { schema: { params: sessionIdParams, response: { 200: sessionSchema, ...errors } } }, async (request) =>

@@ -11,6 +11,9 @@ const RESERVED_ENV: readonly RegExp[] = [
   /^BROKER_/,
   /^GH_TOKEN$/,
   /^GITHUB_TOKEN$/,
+  /^GH_ENTERPRISE_TOKEN$/,
+  /^GITHUB_ENTERPRISE_TOKEN$/,
+  /^GH_HOST$/,
   /^GH_CONFIG_DIR$/,
   /^GIT_CONFIG_(?:COUNT|KEY_\d+|VALUE_\d+)$/,
 ];
@@ -20,7 +23,7 @@ export function envNameProblem(name: string): string | undefined {
     return "must be an environment variable name: a letter or _, then letters, digits or _";
   }
   if (RESERVED_ENV.some((pattern) => pattern.test(name))) {
-    return "is set by the broker itself (AWS_*, GH_TOKEN, GITHUB_TOKEN, BROKER_*, GH_CONFIG_DIR, GIT_CONFIG_*); choose another name";
+    return "is set by the broker itself (AWS_*, GH_TOKEN, GITHUB_TOKEN, GH_ENTERPRISE_TOKEN, GITHUB_ENTERPRISE_TOKEN, GH_HOST, BROKER_*, GH_CONFIG_DIR, GIT_CONFIG_*); choose another name";
   }
   return undefined;
 }

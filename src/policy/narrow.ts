@@ -134,7 +134,7 @@ export function parseRequestedPermissions(text: string): Record<string, Permissi
       throw usage(`--permissions: ${name} is not a GitHub App permission`, near ? `did you mean ${near}?` : `known: ${PERMISSION_NAMES.join(", ")}`);
     }
     const problem = permissionProblem(name, level);
-    if (problem) throw usage(`--permissions: ${name} ${problem}`, "levels are read, write and admin, as GitHub allows each");
+    if (problem) throw usage(`--permissions: ${name} ${problem}`, `write ${levelsFor(name)!.map((l) => `${name}=${l}`).join(" or ")}: the levels GitHub allows for ${name}`);
     if (Object.hasOwn(result, name)) throw usage(`--permissions: ${name} is given twice`, "name each permission once");
     result[name] = level as PermissionLevel;
   }

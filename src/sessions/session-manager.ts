@@ -18,6 +18,7 @@ import { scheduleRefresh } from "./refresh.js";
 import type { RevocationQueue } from "./revocation.js";
 import type { SandboxHandle, SandboxSink } from "./sandbox-sink.js";
 import { sessionCredentials, sessionView } from "./session-view.js";
+import { unknownTaskError } from "./unknown-task.js";
 import type { EndReason, OpenSessionRequest, SessionCredentials, SessionView } from "./types.js";
 
 export interface SessionManagerDeps {
@@ -57,6 +58,8 @@ export interface SessionManager {
   open(request: OpenSessionRequest): Promise<Session>;
   get(id: string): Session;
   list(): Session[];
+  /** Live sessions of `task`; ERR_TASK_UNKNOWN when it has none and no policy (a typo). */
+  listTask(task: string): Session[];
   end(id: string, reason: EndReason): Promise<void>;
   endAll(reason: EndReason, filter?: (s: Session) => boolean): Promise<number>;
   credentials(session: Session): SessionCredentials;
@@ -80,7 +83,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     const policy = deps.policies().get(task);
     if (!policy) {
       deps.audit.write({ event: "deny", task, session: null, outcome: "unknown-task" });
-      throw new BrokerError("ERR_TASK_UNKNOWN", `no policy for task "${task}"`, { fix: "list the policies dir, or add <task>.yaml there and send the daemon SIGHUP" });
+      throw unknownTaskError(task, deps.policies().keys());
     }
     return policy;
   }
@@ -142,6 +145,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     },
 
     list: () => [...sessions.values()],
+    listTask(task) {
+      const mine = [...sessions.values()].filter((s) => s.task === task);
+      if (mine.length === 0 && !deps.policies().has(task)) throw unknownTaskError(task, deps.policies().keys());
+      return mine;
+    },
     size: () => sessions.size,
 
     async end(id, reason) {

@@ -21,6 +21,12 @@ export interface ChildEnvOptions {
   /** Host path of the sandbox directory, if any. */
   sandboxDir?: string;
   /**
+   * Where the command sees the sandbox directory (`--sandbox-path`, inside the box): the
+   * variables pointing tools at its files (as in its `env` file) use it. Set even with `noEnv`:
+   * they name files, not credentials, and are what makes the files usable.
+   */
+  sandboxPath?: string;
+  /**
    * `--aws-endpoint`: the container-credentials endpoint replaces the static AWS keys. Set even
    * with `noEnv`: it was asked for explicitly, and env vars are its only way in.
    */
@@ -59,9 +65,24 @@ function credentialVars(session: SessionWithCredentials, staticAws = true): Reco
   const { aws, github, env } = session.credentials;
   return {
     ...(aws ? { ...(staticAws ? staticAwsVars(aws) : {}), ...regionVars(aws) } : {}),
-    ...(github ? { GH_TOKEN: github.token, GITHUB_TOKEN: github.token } : {}),
+    ...(github ? githubVars(github) : {}),
     ...env,
   };
+}
+
+/**
+ * gh reads GH_TOKEN only for github.com (and *.ghe.com); for a GitHub Enterprise Server host it
+ * reads GH_ENTERPRISE_TOKEN, then GITHUB_ENTERPRISE_TOKEN, and GH_HOST picks the host for
+ * commands run outside a clone.
+ */
+function githubVars(github: GithubCredentials): Record<string, string> {
+  const vars: Record<string, string> = { GH_TOKEN: github.token, GITHUB_TOKEN: github.token };
+  if (github.host.toLowerCase() !== "github.com") {
+    vars.GH_ENTERPRISE_TOKEN = github.token;
+    vars.GITHUB_ENTERPRISE_TOKEN = github.token;
+    vars.GH_HOST = github.host;
+  }
+  return vars;
 }
 
 function staticAwsVars(aws: AwsCredentials): Record<string, string> {
@@ -88,11 +109,37 @@ function helperArg(value: string): string {
 }
 
 /**
+ * git's credential helper for the sandbox's `git/credentials`: git-credential-store, asked only
+ * for `get`. Plain `store --file=F` also runs on `store` (after every success) and `erase`, and
+ * rewriting F fails on a read-only mount with "unable to get credential storage lock".
+ */
+export function readOnlyStoreHelper(file: string): string {
+  return `!f() { test "$1" != get || git credential-store --file=${helperArg(file)} get; }; f`;
+}
+
+/** The variables pointing tools at the sandbox files, with paths as the command sees them. */
+function sandboxFileVars(session: SessionWithCredentials, sandboxPath: string, options: { awsEndpoint?: boolean } = {}): Record<string, string> {
+  const { aws, github } = session.credentials;
+  const vars: Record<string, string> = {};
+  if (aws) {
+    // With an endpoint, a credentials file would win over it in the SDKs' chain and never refresh.
+    if (!options.awsEndpoint) vars.AWS_SHARED_CREDENTIALS_FILE = sandboxJoin(sandboxPath, "aws/credentials");
+    vars.AWS_CONFIG_FILE = sandboxJoin(sandboxPath, "aws/config");
+  }
+  if (github) {
+    vars.GH_CONFIG_DIR = sandboxJoin(sandboxPath, "gh");
+    vars.GIT_CONFIG_COUNT = "1";
+    vars.GIT_CONFIG_KEY_0 = "credential.helper";
+    vars.GIT_CONFIG_VALUE_0 = readOnlyStoreHelper(sandboxJoin(sandboxPath, "git/credentials"));
+  }
+  return vars;
+}
+
+/**
  * Variables of the sandbox `env` file: BROKER_*, the credentials, and (given the path where
  * the sandbox sees the directory) the variables pointing tools at the files written there.
  */
 export function sessionEnvVars(session: SessionWithCredentials, sandboxPath?: string): Record<string, string> {
-  const { aws, github } = session.credentials;
   // BROKER_* last: a policy env entry must not hide which session this is.
   const vars: Record<string, string> = {
     ...credentialVars(session),
@@ -100,18 +147,22 @@ export function sessionEnvVars(session: SessionWithCredentials, sandboxPath?: st
     BROKER_TASK: session.task,
     ...(sandboxPath !== undefined ? { BROKER_SANDBOX_DIR: sandboxPath } : {}),
   };
-  if (sandboxPath === undefined) return vars;
-  if (aws) {
-    vars.AWS_SHARED_CREDENTIALS_FILE = sandboxJoin(sandboxPath, "aws/credentials");
-    vars.AWS_CONFIG_FILE = sandboxJoin(sandboxPath, "aws/config");
-  }
-  if (github) {
-    vars.GH_CONFIG_DIR = sandboxJoin(sandboxPath, "gh");
-    vars.GIT_CONFIG_COUNT = "1";
-    vars.GIT_CONFIG_KEY_0 = "credential.helper";
-    vars.GIT_CONFIG_VALUE_0 = `store --file=${helperArg(sandboxJoin(sandboxPath, "git/credentials"))}`;
-  }
-  return vars;
+  return sandboxPath === undefined ? vars : { ...vars, ...sandboxFileVars(session, sandboxPath) };
+}
+
+/**
+ * Adds the sandbox's git config entry after any the command inherits (GIT_CONFIG_COUNT=n and
+ * its KEY/VALUE pairs), instead of overwriting the first of them.
+ */
+function appendGitConfig(env: Record<string, string>, vars: Record<string, string>): void {
+  const { GIT_CONFIG_COUNT: count, GIT_CONFIG_KEY_0: key, GIT_CONFIG_VALUE_0: value, ...rest } = vars;
+  Object.assign(env, rest);
+  if (count === undefined || key === undefined || value === undefined) return;
+  const inherited = env.GIT_CONFIG_COUNT;
+  const n = inherited !== undefined && /^\d{1,4}$/.test(inherited) ? Number(inherited) : 0;
+  env[`GIT_CONFIG_KEY_${n}`] = key;
+  env[`GIT_CONFIG_VALUE_${n}`] = value;
+  env.GIT_CONFIG_COUNT = String(n + 1);
 }
 
 /** The command's environment: the parent's, scrubbed, plus the session's. */
@@ -134,5 +185,6 @@ export function buildChildEnv(
   env.BROKER_SESSION = session.id;
   env.BROKER_TASK = session.task;
   if (options.sandboxDir !== undefined) env.BROKER_SANDBOX_DIR = options.sandboxDir;
+  if (options.sandboxPath !== undefined) appendGitConfig(env, sandboxFileVars(session, options.sandboxPath, { awsEndpoint: options.awsEndpoint !== undefined }));
   return env;
 }

@@ -36,8 +36,13 @@ function yamlScalar(value: string): string {
     : JSON.stringify(value);
 }
 
+/**
+ * gh's `git_protocol` takes only `https` or `ssh`, and gh clones over https whatever the host's
+ * scheme: for an http host no value is true, so the key is left out rather than claim https.
+ */
 function ghHostsFile(github: GithubCredentials): string {
-  return `${yamlScalar(github.host)}:\n    oauth_token: ${yamlScalar(github.token)}\n    user: x-access-token\n    git_protocol: https\n`;
+  const protocol = github.scheme === "https" ? "    git_protocol: https\n" : "";
+  return `${yamlScalar(github.host)}:\n    oauth_token: ${yamlScalar(github.token)}\n    user: x-access-token\n${protocol}`;
 }
 
 function isoTime(time: string | number): string {

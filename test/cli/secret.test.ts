@@ -64,8 +64,23 @@ describe("broker secret set", () => {
   it("prints what it stored with --json, and never the value", async () => {
     const n = name("json");
     const result = await runCli(["secret", "set", n, "--type", "generic", "--json"], { env, input: "json-secret-value" });
-    expect(JSON.parse(result.stdout)).toEqual({ name: n, type: "generic", store: "file" });
+    expect(JSON.parse(result.stdout)).toEqual({ name: n, type: "generic", store: "file", replaced: false });
     expect(result.stdout + result.stderr).not.toContain("json-secret-value");
+  });
+
+  it("says so when it replaces a secret of that name, and what type it was", async () => {
+    const n = name("again");
+    const first = await runCli(["secret", "set", n, "--type", "generic"], { env, input: "first-value" });
+    expect(first.stdout).toBe(`stored generic secret "${n}" in the file store\n`);
+    const second = await runCli(["secret", "set", n, "--type", "generic"], { env, input: "second-value" });
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toBe(`replaced generic secret "${n}" in the file store\n`);
+    const retyped = await runCli(["secret", "set", n, "--type", "github-app", "--json"], { env, input: JSON.stringify({ appId: "4242", privateKey: rsaPem }) });
+    expect(JSON.parse(retyped.stdout)).toMatchObject({ name: n, type: "github-app", replaced: true });
+    const third = await runCli(["secret", "set", n, "--type", "generic"], { env, input: "third-value" });
+    expect(third.stdout).toBe(`replaced github-app secret with generic secret "${n}" in the file store\n`);
+    expect(JSON.stringify(await store().get(n))).toContain("third-value");
+    expect(second.stdout + third.stdout).not.toMatch(/first-value|second-value|third-value/);
   });
 });
 

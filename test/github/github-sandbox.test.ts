@@ -48,7 +48,7 @@ describe.skipIf(!bwrapWorks())("git in a bubblewrap sandbox takes the session's 
     expect(seen.home_entries).toBe("[]");
     // The env file must read the same to sh as to a dotenv parser (values with spaces quoted).
     expect(seen.source_errors).toBe("[]");
-    expect(seen.helper).toBe("1 credential.helper store --file=/run/broker/git/credentials");
+    expect(seen.helper).toBe('1 credential.helper !f() { test "$1" != get || git credential-store --file=/run/broker/git/credentials get; }; f');
     expect(seen.mode).toBe("600");
     expect(seen.fill_status).toBe("0");
     expect(seen.username).toBe("x-access-token");

@@ -85,7 +85,7 @@ describe("policies/schema.json", () => {
 
   it("reserves the same environment variable names as the validator", () => {
     const reserved = new RegExp(defs.env?.propertyNames?.not.pattern ?? "^$");
-    const names = ["AWS_REGION", "BROKER_SESSION", "GH_TOKEN", "GITHUB_TOKEN", "GH_CONFIG_DIR", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_12"];
+    const names = ["AWS_REGION", "BROKER_SESSION", "GH_TOKEN", "GITHUB_TOKEN", "GH_CONFIG_DIR", "GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN", "GH_HOST", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_12"];
     const allowed = ["OPENAI_API_KEY", "GH_TOKENS", "MY_AWS_KEY", "GITHUB_TOKEN_X", "GIT_CONFIG_GLOBAL", "aws_region"];
     for (const name of names) expect([name, reserved.test(name), envNameProblem(name) !== undefined]).toEqual([name, true, true]);
     for (const name of allowed) expect([name, reserved.test(name), envNameProblem(name) !== undefined]).toEqual([name, false, false]);

@@ -120,12 +120,42 @@ describe("sessionEnvVars", () => {
       GH_CONFIG_DIR: "/sandbox/gh",
       GIT_CONFIG_COUNT: "1",
       GIT_CONFIG_KEY_0: "credential.helper",
-      GIT_CONFIG_VALUE_0: "store --file=/sandbox/git/credentials",
+      GIT_CONFIG_VALUE_0: '!f() { test "$1" != get || git credential-store --file=/sandbox/git/credentials get; }; f',
     });
   });
 
   it("quotes a sandbox path that git's helper splitting would break", () => {
-    expect(sessionEnvVars(session, "/my sandbox").GIT_CONFIG_VALUE_0).toBe("store --file='/my sandbox/git/credentials'");
+    expect(sessionEnvVars(session, "/my sandbox").GIT_CONFIG_VALUE_0).toBe(`!f() { test "$1" != get || git credential-store --file='/my sandbox/git/credentials' get; }; f`);
+  });
+
+  it("gives a GitHub Enterprise Server host the variables gh reads for it, and github.com none of them", () => {
+    expect(buildChildEnv({}, session)).not.toHaveProperty("GH_HOST");
+    expect(buildChildEnv({}, session)).not.toHaveProperty("GH_ENTERPRISE_TOKEN");
+    const ghes = { ...session, credentials: { ...session.credentials, github: { ...session.credentials.github!, host: "ghe.example.com:8443" } } };
+    const vars = sessionEnvVars(ghes);
+    expect(vars).toMatchObject({ GH_TOKEN: "ghs_sessiontoken", GH_ENTERPRISE_TOKEN: "ghs_sessiontoken", GITHUB_ENTERPRISE_TOKEN: "ghs_sessiontoken", GH_HOST: "ghe.example.com:8443" });
+    expect(buildChildEnv(operator, ghes)).toMatchObject({ GH_ENTERPRISE_TOKEN: "ghs_sessiontoken", GITHUB_ENTERPRISE_TOKEN: "ghs_sessiontoken", GH_HOST: "ghe.example.com:8443" });
+  });
+
+  it("with a sandbox path points the command at the files, after the git config entries it inherits", () => {
+    const env = buildChildEnv({ GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "user.name", GIT_CONFIG_VALUE_0: "op" }, session, { sandboxDir: "/host/sb", sandboxPath: "/run/broker", noEnv: true });
+    expect(env).toEqual({
+      BROKER_SESSION: "5f0c-session",
+      BROKER_TASK: "report",
+      BROKER_SANDBOX_DIR: "/host/sb",
+      AWS_SHARED_CREDENTIALS_FILE: "/run/broker/aws/credentials",
+      AWS_CONFIG_FILE: "/run/broker/aws/config",
+      GH_CONFIG_DIR: "/run/broker/gh",
+      GIT_CONFIG_COUNT: "2",
+      GIT_CONFIG_KEY_0: "user.name",
+      GIT_CONFIG_VALUE_0: "op",
+      GIT_CONFIG_KEY_1: "credential.helper",
+      GIT_CONFIG_VALUE_1: sessionEnvVars(session, "/run/broker").GIT_CONFIG_VALUE_0,
+    });
+    // With --aws-endpoint a credentials file would shadow the endpoint in the SDKs' chain.
+    const withEndpoint = buildChildEnv({}, session, { sandboxPath: "/run/broker", awsEndpoint: { url: "http://127.0.0.1:1/x", token: "t" } });
+    expect(withEndpoint).not.toHaveProperty("AWS_SHARED_CREDENTIALS_FILE");
+    expect(withEndpoint.AWS_CONFIG_FILE).toBe("/run/broker/aws/config");
   });
 
   it("points only at files of providers the session has", () => {

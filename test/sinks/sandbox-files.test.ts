@@ -92,6 +92,9 @@ describe("renderSandboxFiles", () => {
     expect(parseYaml(renderSandboxFiles(ghes, "/s")["gh/hosts.yml"] as string)).toEqual({
       "ghe.example.com:8443": { oauth_token: "12345", user: "x-access-token", git_protocol: "https" },
     });
+    // gh's git_protocol takes only https or ssh: an http stand-in gets no key rather than a false one.
+    const http = { ...session, credentials: { env: {}, github: { ...github, host: "127.0.0.1:8123", scheme: "http" as const, token: "12345" } } };
+    expect(parseYaml(renderSandboxFiles(http, "/s")["gh/hosts.yml"] as string)).toEqual({ "127.0.0.1:8123": { oauth_token: "12345", user: "x-access-token" } });
   });
 
   it("writes the whole environment to env, with paths under --sandbox-path", () => {
@@ -105,7 +108,7 @@ describe("renderSandboxFiles", () => {
       AWS_SHARED_CREDENTIALS_FILE: "/mnt/creds/aws/credentials",
       AWS_CONFIG_FILE: "/mnt/creds/aws/config",
       GH_CONFIG_DIR: "/mnt/creds/gh",
-      GIT_CONFIG_VALUE_0: "store --file=/mnt/creds/git/credentials",
+      GIT_CONFIG_VALUE_0: '!f() { test "$1" != get || git credential-store --file=/mnt/creds/git/credentials get; }; f',
     });
   });
 

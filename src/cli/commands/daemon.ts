@@ -4,7 +4,7 @@ import type { CommandContext } from "../context.js";
 import { packageVersion } from "../version.js";
 
 export default async function daemon(ctx: CommandContext): Promise<number> {
-  const parsed = parseCommandArgs(ctx.args, {}, ctx.env);
+  const parsed = parseCommandArgs(ctx.args, {}, ctx.env, "daemon");
   if (parsed.values.help) {
     ctx.stdout.write("usage: broker daemon [--socket PATH] [--policies DIR] [--state-dir DIR] [--store os|file] [--passphrase-file F]\n");
     return 0;

@@ -80,7 +80,7 @@ export async function runChecks(parsed: ParsedArgs, env: NodeJS.ProcessEnv): Pro
 }
 
 export default async function doctor(ctx: CommandContext): Promise<number> {
-  const parsed = parseCommandArgs(ctx.args, {}, ctx.env);
+  const parsed = parseCommandArgs(ctx.args, {}, ctx.env, "doctor");
   if (parsed.values.help) {
     ctx.stdout.write("usage: broker doctor [--json]\n");
     return 0;

@@ -3,16 +3,22 @@ import { BrokerClient } from "../../client/broker-client.js";
 import { BrokerError } from "../../errors.js";
 import { parseCommandArgs, stringFlag } from "../args.js";
 import { printJson, type CommandContext } from "../context.js";
-import { SESSION_OPTIONS, sessionRequestFromFlags } from "../session-request.js";
+import { commandHelp } from "../command-help.js";
+import { SESSION_FLAG_HELP, SESSION_OPTIONS, sessionRequestFromFlags } from "../session-request.js";
 
 const USAGE =
   "broker mint --task T [--ttl DUR] [--format json|env|dotenv|credential-process] [--sandbox DIR [--sandbox-path P]] [--repositories a,b] [--permissions k=v,…]";
 const FORMATS = ["json", "env", "dotenv", "credential-process"] as const;
+const MINT_OPTIONS = { ...SESSION_OPTIONS, format: { type: "string" } } as const;
+const HELP = commandHelp(USAGE, "Opens a session that lives until its TTL or `broker revoke`, and prints its credentials.", MINT_OPTIONS, {
+  ...SESSION_FLAG_HELP,
+  format: ["F", "json (default), env (export K='V' lines), dotenv (K=V) or credential-process (AWS)"],
+});
 
 export default async function mint(ctx: CommandContext): Promise<number> {
-  const parsed = parseCommandArgs(ctx.args, { ...SESSION_OPTIONS, format: { type: "string" } }, ctx.env);
+  const parsed = parseCommandArgs(ctx.args, MINT_OPTIONS, ctx.env, "mint");
   if (parsed.values.help) {
-    ctx.stdout.write(`usage: ${USAGE}\n`);
+    ctx.stdout.write(HELP);
     return 0;
   }
   const format = stringFlag(parsed, "format") ?? "json";

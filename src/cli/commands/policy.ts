@@ -6,7 +6,7 @@ import { parseCommandArgs } from "../args.js";
 import { printJson, type CommandContext } from "../context.js";
 
 export default async function policy(ctx: CommandContext): Promise<number> {
-  const parsed = parseCommandArgs(ctx.args, {}, ctx.env);
+  const parsed = parseCommandArgs(ctx.args, {}, ctx.env, "policy");
   const [sub, dirArg, ...extra] = parsed.positionals;
   if (parsed.values.help || sub !== "check" || extra.length > 0) {
     if (parsed.values.help) {

@@ -7,7 +7,7 @@ import { printJson, type CommandContext } from "../context.js";
 const USAGE = "broker revoke ID | --task T | --all";
 
 export default async function revoke(ctx: CommandContext): Promise<number> {
-  const parsed = parseCommandArgs(ctx.args, { task: { type: "string" }, all: { type: "boolean" } }, ctx.env);
+  const parsed = parseCommandArgs(ctx.args, { task: { type: "string" }, all: { type: "boolean" } }, ctx.env, "revoke");
   if (parsed.values.help) {
     ctx.stdout.write(`usage: ${USAGE}\n`);
     return 0;
@@ -19,7 +19,8 @@ export default async function revoke(ctx: CommandContext): Promise<number> {
     throw new BrokerError("ERR_USAGE", "name session ids, or --task T, or --all (exactly one of them)", { fix: `usage: ${USAGE}` });
   }
   const client = new BrokerClient(parsed.places.socket);
-  const targets = ids.length > 0 ? ids : (await client.listSessions()).filter((s) => all || s.task === task).map((s) => s.id);
+  // With --task the daemon answers ERR_TASK_UNKNOWN for a name it has no policy for (a typo).
+  const targets = ids.length > 0 ? ids : (await client.listSessions(all ? undefined : task)).filter((s) => all || s.task === task).map((s) => s.id);
   const revoked = await closeAll(client, targets, ids.length === 0);
   if (parsed.json) printJson(ctx.stdout, { revoked });
   else ctx.stdout.write(`revoked ${revoked.length} session(s)${revoked.length ? `: ${revoked.join(", ")}` : ""}\n`);

@@ -16,37 +16,30 @@ import { launchConfined } from "../../sandbox/launch-confined.js";
 import { assertSandboxAvailable, sandboxSetupFailed } from "../../sandbox/sandbox-available.js";
 import { buildChildEnv } from "../../sinks/child-env.js";
 import { parseDotenv, resolveEnvEntries } from "../../sinks/env-file.js";
-import { parseCommandArgs, splitAtDoubleDash, stringFlag } from "../args.js";
+import { firstPositional, parseCommandArgs, splitAtDoubleDash, stringFlag } from "../args.js";
 import type { CommandContext } from "../context.js";
 import { runChild, unconfinedLauncher, type Launcher } from "../run-child.js";
 import { credentialValues } from "../run-output.js";
-import { SESSION_OPTIONS, sessionRequestFromFlags } from "../session-request.js";
-
-const USAGE =
-  "broker run --task T [--ttl DUR] [--sandbox DIR | --sandbox-tmp] [--sandbox-path P] [--env-file F] [--no-env] [--aws-endpoint] [--no-masking] [--pass-env NAME]… [--no-sandbox] [--keep-socket] [--nested] -- CMD [ARGS…]";
-
-const RUN_OPTIONS = {
-  ...SESSION_OPTIONS,
-  "sandbox-tmp": { type: "boolean" },
-  "env-file": { type: "string" },
-  "no-env": { type: "boolean" },
-  "aws-endpoint": { type: "boolean" },
-  "no-masking": { type: "boolean" },
-  "keep-socket": { type: "boolean" },
-  "no-sandbox": { type: "boolean" },
-  "pass-env": { type: "string", multiple: true },
-  nested: { type: "boolean" },
-} as const;
+import { RUN_HELP, RUN_OPTIONS, RUN_USAGE as USAGE } from "../run-flags.js";
+import { sessionRequestFromFlags } from "../session-request.js";
 
 const UNCONFINED_WARNING =
   "broker: warning: --no-sandbox: the command runs unconfined; it can reach your keychain, the broker's socket, your files and the network\n";
 
 export default async function run(ctx: CommandContext): Promise<number> {
   const { own, rest: command } = splitAtDoubleDash(ctx.args);
-  const parsed = parseCommandArgs(own, RUN_OPTIONS, ctx.env);
+  const stray = ctx.args.includes("--") ? undefined : firstPositional(own, RUN_OPTIONS);
+  if (stray !== undefined && !own.includes("--help") && !own.includes("-h")) {
+    // Only the first word is named: the rest of a command line may carry a value nobody should see twice.
+    throw new BrokerError("ERR_USAGE", `the command to run goes after --: "${stray.slice(0, 40)}" is not a flag of broker run`, { fix: `broker run ${own.slice(0, own.indexOf(stray)).join(" ")} -- ${stray.slice(0, 40)} …` });
+  }
+  const parsed = parseCommandArgs(own, RUN_OPTIONS, ctx.env, "run");
   if (parsed.values.help) {
-    ctx.stdout.write(`usage: ${USAGE}\n`);
+    ctx.stdout.write(RUN_HELP);
     return 0;
+  }
+  if (parsed.positionals.length > 0) {
+    throw new BrokerError("ERR_USAGE", `"${parsed.positionals[0]!.slice(0, 40)}" before -- is not a flag of broker run`, { fix: "the whole command goes after --; run `broker run --help` for the flags" });
   }
   if (command.length === 0) throw new BrokerError("ERR_USAGE", "no command to run", { fix: `usage: ${USAGE}` });
   if (ctx.env.BROKER_SESSION && parsed.values.nested !== true) {
@@ -96,7 +89,8 @@ export default async function run(ctx: CommandContext): Promise<number> {
     const env = {
       ...buildChildEnv(base, { ...session, credentials }, {
         noEnv: parsed.values["no-env"] === true,
-        ...(session.sandbox ? { sandboxDir: confined ? session.sandbox.path : session.sandbox.dir } : {}),
+        // The file-pointing variables use the path the command sees, as the sandbox `env` file does.
+        ...(session.sandbox ? { sandboxDir: confined ? session.sandbox.path : session.sandbox.dir, sandboxPath: session.sandbox.path } : {}),
         ...(endpoint ? { awsEndpoint: { url: endpoint.url, token: endpoint.token } } : {}),
       }),
       ...extra,

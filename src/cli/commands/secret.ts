@@ -58,7 +58,7 @@ function takeName(parsed: ParsedArgs, sub: string): string {
 }
 
 export default async function secret(ctx: CommandContext): Promise<number> {
-  const parsed = parseCommandArgs(ctx.args, OPTIONS, ctx.env);
+  const parsed = parseCommandArgs(ctx.args, OPTIONS, ctx.env, "secret");
   const sub = parsed.positionals[0];
   if (parsed.values.help === true || sub === "help") {
     ctx.stdout.write(USAGE);
@@ -95,9 +95,12 @@ async function set(ctx: CommandContext, parsed: ParsedArgs): Promise<number> {
       ? JSON.stringify({ appId, privateKey: await readKeyFile(keyFile) })
       : await readSecretInput(ctx, `${PROMPTS[type]} for "${name}" (input hidden): `);
   const value = validateSecret(type, raw);
+  // Only the old type is kept, to say what was overwritten.
+  const previous = (await store.get(name))?.type;
   await store.set(name, { type, value });
-  if (parsed.json) printJson(ctx.stdout, { name, type, store: store.kind });
-  else print(ctx.stdout, `stored ${type} secret "${name}" in the ${store.kind} store`);
+  if (parsed.json) printJson(ctx.stdout, { name, type, store: store.kind, replaced: previous !== undefined });
+  else if (previous === undefined) print(ctx.stdout, `stored ${type} secret "${name}" in the ${store.kind} store`);
+  else print(ctx.stdout, `replaced ${previous === type ? "" : `${previous} secret with `}${type} secret "${name}" in the ${store.kind} store`);
   return Exit.ok;
 }
 

@@ -4,7 +4,7 @@ import { parseCommandArgs } from "../args.js";
 import { printJson, type CommandContext } from "../context.js";
 
 export default async function sessions(ctx: CommandContext): Promise<number> {
-  const parsed = parseCommandArgs(ctx.args, {}, ctx.env);
+  const parsed = parseCommandArgs(ctx.args, {}, ctx.env, "sessions");
   if (parsed.values.help) {
     ctx.stdout.write("usage: broker sessions [--json]\n");
     return 0;
