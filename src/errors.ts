@@ -48,6 +48,8 @@ export const CODES = {
   ERR_UPSTREAM_TIMEOUT: { status: 504, exit: Exit.upstream },
   ERR_JOURNAL: { status: 500, exit: Exit.error },
   ERR_INTERNAL: { status: 500, exit: Exit.error },
+  /** `on_env_expiry: refuse`: the session would outlive the credentials put in a process's environment. */
+  ERR_ENV_EXPIRY: { status: 403, exit: Exit.denied },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof CODES;

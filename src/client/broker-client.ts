@@ -16,6 +16,8 @@ export interface OpenSessionOptions {
   scope?: { github?: { repositories?: string[]; permissions?: Record<string, "read" | "write" | "admin"> } };
   /** Give the session its own socket and egress proxy, for a box (see `confinement` in the answer). */
   confine?: boolean;
+  /** The credentials you will put in a process's environment (no refresh reaches them): a replaced GitHub token then stays valid to its expiry, and the answer's `warnings` say when one ends before the session. */
+  envDelivery?: ("aws" | "github")[];
 }
 
 export interface BoundSession {

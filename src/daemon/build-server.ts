@@ -29,6 +29,7 @@ interface OpenBody {
   scope?: OpenSessionRequest["scope"];
   bind?: "connection";
   confine?: boolean;
+  envDelivery?: OpenSessionRequest["envDelivery"];
 }
 
 const errors = { "4xx": errorSchema, "5xx": errorSchema };
@@ -85,11 +86,13 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       ...(body.sandbox ? { sandbox: body.sandbox } : {}),
       ...(body.scope ? { scope: body.scope } : {}),
       ...(body.confine === true ? { confine: true } : {}),
+      ...(body.envDelivery ? { envDelivery: body.envDelivery } : {}),
     });
     if (body.bind === "connection") bindToConnection(request.raw.socket, reply.raw, () => deps.sessions.end(session.id, "disconnect"));
     // The answer is returned, not sent: returning `reply` would have fastify await it as a thenable.
     reply.status(201);
-    return deps.sessions.view(session, true);
+    const view = deps.sessions.view(session, true);
+    return session.warnings.length > 0 ? { ...view, warnings: session.warnings } : view;
   });
 
   // `?task=T`: that task's sessions only, and a coded error for a task that does not exist.

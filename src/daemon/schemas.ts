@@ -36,6 +36,7 @@ export const openSessionBody = {
     },
     bind: { enum: ["connection"] },
     confine: { type: "boolean" },
+    envDelivery: { type: "array", maxItems: 2, uniqueItems: true, items: { enum: ["aws", "github"] } },
   },
 } as const;
 
@@ -91,7 +92,10 @@ const sessionProperties = {
 } as const;
 
 export const sessionSchema = { type: "object", properties: sessionProperties } as const;
-export const sessionWithCredentialsSchema = { type: "object", properties: { ...sessionProperties, credentials: credentialsSchema } } as const;
+export const sessionWithCredentialsSchema = {
+  type: "object",
+  properties: { ...sessionProperties, credentials: credentialsSchema, warnings: { type: "array", items: { type: "string" } } },
+} as const;
 
 export const errorSchema = {
   type: "object",

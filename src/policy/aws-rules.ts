@@ -4,13 +4,15 @@
  * here is not refused upstream for its shape.
  */
 import { isMap, isScalar, isSeq } from "yaml";
-import { httpUrl, listOf, mapOf, secretName, text } from "./field-checks.js";
+import { duration, httpUrl, listOf, mapOf, secretName, text } from "./field-checks.js";
 import type { AwsPolicy } from "./types.js";
 import type { At, Check, Rules, Walk } from "./yaml-reader.js";
 import { asMap, deref, describe, lineOf, readFields, report } from "./yaml-reader.js";
 
 /** The longest role session STS grants (DurationSeconds, with the role's maximum raised to 12 h). */
 export const STS_MAX_SESSION_SECONDS = 43_200;
+/** STS's floor for DurationSeconds. */
+export const STS_MIN_SESSION_SECONDS = 900;
 /** Plain-text limit for the inline session policy and managed policy ARNs together. */
 export const STS_MAX_POLICY_CHARS = 2048;
 export const STS_MAX_POLICY_ARNS = 10;
@@ -112,6 +114,8 @@ export const AWS_RULES = {
   tags: {
     check: mapOf(tagValue, { min: 0, max: STS_MAX_TAGS, key: tagKeyProblem, identity: (key) => key.toLowerCase() }),
   },
+  // Kept within the role's MaxSessionDuration, a session longer than this gets fresh keys within it.
+  max_duration: { check: duration(STS_MIN_SESSION_SECONDS, STS_MAX_SESSION_SECONDS) },
 } satisfies Rules;
 
 export function readAws(walk: Walk, node: unknown, at: At): AwsPolicy | undefined {
@@ -136,5 +140,6 @@ export function readAws(walk: Walk, node: unknown, at: At): AwsPolicy | undefine
     ...(values.session_policy !== undefined ? { sessionPolicy: values.session_policy } : {}),
     ...(values.policy_arns !== undefined ? { policyArns: values.policy_arns } : {}),
     ...(values.tags !== undefined ? { tags: values.tags } : {}),
+    ...(values.max_duration !== undefined ? { maxDurationSeconds: values.max_duration } : {}),
   };
 }

@@ -13,6 +13,8 @@ export interface AwsPolicy {
   sessionPolicy?: Record<string, unknown>;
   policyArns?: string[];
   tags?: Record<string, string>;
+  /** `max_duration`: the most DurationSeconds one STS call asks for (absent: 1h, IAM's default role maximum); longer sessions refresh. */
+  maxDurationSeconds?: number;
 }
 
 export interface GithubPolicy {
@@ -50,6 +52,8 @@ export type EgressRule =
   /** `*.example.com`: subdomains only; `suffix` is `.example.com`. */
   | { kind: "suffix"; suffix: string; port?: number };
 
+export type EnvExpiryChoice = "warn" | "refuse";
+
 export interface Policy {
   task: string;
   description?: string;
@@ -63,6 +67,8 @@ export interface Policy {
   sandbox: SandboxPolicy;
   /** Undefined when the key is absent: the task's own credential hosts; an empty list allows nothing. */
   egress?: EgressRule[];
+  /** `on_env_expiry`: a session that outlives the credentials put in a process's environment is opened with a warning (absent: `warn`), or refused. */
+  onEnvExpiry?: EnvExpiryChoice;
   /** Absolute path of the YAML file it came from. */
   file: string;
 }
@@ -94,5 +100,8 @@ export interface PolicyProblem {
   field: string;
   problem: string;
 }
+
+/** `aws.max_duration` when absent: a role's MaxSessionDuration unless raised in IAM. */
+export const DEFAULT_AWS_MAX_DURATION_SECONDS = 3600;
 
 export const TASK_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;

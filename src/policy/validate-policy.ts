@@ -41,6 +41,7 @@ export const TOP_LEVEL_RULES = {
   env: { check: readEnv },
   sandbox: { check: readSandbox },
   egress: { check: readEgress },
+  on_env_expiry: { check: text({ shape: "warn or refuse", explain: (v) => (v === "warn" || v === "refuse" ? undefined : `must be warn or refuse, found "${v}"`) }) },
 } satisfies Rules;
 
 /** The task name a file must declare: its base name without `.yaml`/`.yml`. */
@@ -117,6 +118,7 @@ export function parsePolicy(file: string, text: string): { policy?: Policy; prob
     sandbox: values.sandbox ?? { write: [], hide: [], passEnv: [] },
     // Absent stays absent: it means "the task's own credential hosts", unlike an empty list.
     ...(values.egress ? { egress: values.egress } : {}),
+    ...(values.on_env_expiry === "refuse" ? { onEnvExpiry: "refuse" as const } : {}),
     file: resolve(file),
   };
   // Frozen: every session's plan shares the policy's parts instead of copying them.

@@ -6,8 +6,9 @@
  */
 import type { Credentials } from "@aws-sdk/client-sts";
 import { BrokerError } from "../errors.js";
-import type { AwsPolicy } from "../policy/types.js";
+import { DEFAULT_AWS_MAX_DURATION_SECONDS, type AwsPolicy } from "../policy/types.js";
 import type { AwsSecretValue, SecretStore } from "../store/secret-store.js";
+import { formatDuration } from "../util/duration.js";
 import { callSts, createStsClients, DEFAULT_LIMITS, type StsCallLimits, type StsRequest } from "./aws-sts-call.js";
 import type { AwsCredentials, Lease, MintRequest, Provider, ProviderDeps } from "./provider.js";
 
@@ -39,18 +40,42 @@ export function isTemporaryKey(key: AwsSecretValue): boolean {
   return key.sessionToken !== undefined || key.accessKeyId.startsWith("ASIA");
 }
 
+/** Which bound set DurationSeconds, as the audit line names it. */
+export type DurationLimit = "session" | "max_duration" | "role-chaining" | "sts-minimum";
+
+export interface DurationChoice {
+  seconds: number;
+  limit: DurationLimit;
+}
+
 /**
- * What is left of the session, raised to STS's minimum and capped at its maximum: a refresh
- * late in a session asks only for what the session still needs.
+ * What is left of the session, capped at the policy's `max_duration` (default 1h, a role's own
+ * default MaxSessionDuration; a longer session refreshes within itself) and at role chaining's 1h,
+ * then raised to STS's 15-minute minimum: a credential never asks to outlive its session by more
+ * than STS forces.
  */
-export function durationSeconds(request: MintRequest, now: number, temporarySource: boolean): number {
+export function durationSeconds(request: MintRequest, now: number, temporarySource: boolean): DurationChoice {
   const left = Math.ceil((request.sessionExpiresAt - now) / 1000);
-  const cap = temporarySource ? CHAINED_MAX_DURATION_SECONDS : MAX_DURATION_SECONDS;
-  return Math.min(cap, Math.max(MIN_DURATION_SECONDS, left));
+  const policyCap = Math.min(MAX_DURATION_SECONDS, request.plan.aws?.maxDurationSeconds ?? DEFAULT_AWS_MAX_DURATION_SECONDS);
+  const chained = temporarySource && CHAINED_MAX_DURATION_SECONDS < policyCap;
+  const cap = chained ? CHAINED_MAX_DURATION_SECONDS : policyCap;
+  if (left > cap) return { seconds: cap, limit: chained ? "role-chaining" : "max_duration" };
+  if (left < MIN_DURATION_SECONDS) return { seconds: MIN_DURATION_SECONDS, limit: "sts-minimum" };
+  return { seconds: left, limit: "session" };
+}
+
+/** The duration's part of the mint or refresh audit line: what was asked, and what bounded it. */
+export function durationAudit(choice: DurationChoice, request: MintRequest, now: number): Record<string, string | number> {
+  const audit: Record<string, string | number> = { durationSeconds: choice.seconds, durationLimit: choice.limit };
+  if (choice.limit === "sts-minimum") {
+    const past = Math.max(0, Math.round(now / 1000 + choice.seconds - request.sessionExpiresAt / 1000));
+    audit.durationNote = `raised to STS's 15-minute minimum: valid about ${formatDuration(past)} past the session's end`;
+  }
+  return audit;
 }
 
 /** Chooses the STS action for a plan and fills in its input. */
-export function stsRequestFor(request: MintRequest, aws: AwsPolicy, key: AwsSecretValue, now: number): StsRequest {
+export function stsRequestFor(request: MintRequest, aws: AwsPolicy, key: AwsSecretValue, duration: DurationChoice): StsRequest {
   const task = request.plan.task;
   const policy = aws.sessionPolicy === undefined ? {} : { Policy: JSON.stringify(aws.sessionPolicy) };
   const policyArns = aws.policyArns?.length ? { PolicyArns: aws.policyArns.map((arn) => ({ arn })) } : {};
@@ -61,7 +86,7 @@ export function stsRequestFor(request: MintRequest, aws: AwsPolicy, key: AwsSecr
       input: {
         RoleArn: aws.roleArn,
         RoleSessionName: roleSessionName(task, request.sessionId),
-        DurationSeconds: durationSeconds(request, now, isTemporaryKey(key)),
+        DurationSeconds: duration.seconds,
         ...policy,
         ...policyArns,
         ...tags,
@@ -71,7 +96,7 @@ export function stsRequestFor(request: MintRequest, aws: AwsPolicy, key: AwsSecr
       },
     };
   }
-  const DurationSeconds = durationSeconds(request, now, false);
+  const DurationSeconds = duration.seconds;
   if (aws.sessionPolicy !== undefined) {
     return { action: "GetFederationToken", input: { Name: stsName(`broker-${task}`, 32), DurationSeconds, ...policy, ...policyArns, ...tags } };
   }
@@ -162,7 +187,10 @@ export function createAwsProvider(deps: AwsProviderDeps): Provider<"aws"> {
       }
       const endpoint = displayEndpoint(aws);
       const key = await readAwsSource(deps.store, aws.source);
-      const stsRequest = stsRequestFor(request, aws, key, deps.now());
+      const now = deps.now();
+      // GetSessionToken and GetFederationToken cannot be called with temporary keys at all.
+      const duration = durationSeconds(request, now, aws.roleArn !== undefined && isTemporaryKey(key));
+      const stsRequest = stsRequestFor(request, aws, key, duration);
       const { credentials } = await callSts(stsRequest, { region: aws.region, endpoint: aws.endpoint, key }, limits, {
         endpoint,
         region: aws.region,
@@ -171,7 +199,7 @@ export function createAwsProvider(deps: AwsProviderDeps): Provider<"aws"> {
         roleArn: aws.roleArn,
         secrets: [key.secretAccessKey, ...(key.sessionToken === undefined ? [] : [key.sessionToken])],
       }, clients);
-      return toLease(credentials, aws.region, endpoint, stsRequest.action);
+      return { ...toLease(credentials, aws.region, endpoint, stsRequest.action), audit: durationAudit(duration, request, now) };
     },
   };
 }

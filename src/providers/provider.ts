@@ -55,6 +55,8 @@ export interface Lease<C> {
   secrets: string[];
   /** null: this credential cannot be revoked upstream (it stays valid until `expiresAt`). */
   revoke: RevokeHandle | null;
+  /** Secret-free facts for the mint or refresh audit line (e.g. the STS duration asked and what bounded it). */
+  audit?: Record<string, string | number>;
 }
 
 export interface MintRequest {

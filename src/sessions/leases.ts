@@ -12,13 +12,36 @@ export interface LiveLease {
   provider: ProviderName;
   lease: Lease<unknown>;
   mintedAt: number;
+  /** Handed out at open to a client that puts it in a process's environment, where no refresh reaches it. */
+  inEnv?: boolean;
 }
 
-/** Refresh five minutes before expiry, or at two thirds of a short lifetime. */
-export function refreshAt(lease: LiveLease): number | null {
+/**
+ * Upstreams report expiry in whole seconds (STS truncates) from clocks a few seconds off ours: a
+ * credential that ends this little before its session covers the session.
+ */
+export const EXPIRY_SLACK_MS = 5_000;
+
+/** How long before expiry a lease is refreshed: five minutes, or a third of a short lifetime. */
+export function refreshMargin(lease: LiveLease): number | null {
   if (lease.lease.expiresAt === null) return null;
-  const lifetime = lease.lease.expiresAt - lease.mintedAt;
-  return lease.lease.expiresAt - Math.min(5 * 60_000, lifetime / 3);
+  return Math.min(5 * 60_000, (lease.lease.expiresAt - lease.mintedAt) / 3);
+}
+
+export function refreshAt(lease: LiveLease): number | null {
+  const margin = refreshMargin(lease);
+  return margin === null ? null : lease.lease.expiresAt! - margin;
+}
+
+/**
+ * A lease is refreshed only when, at its refresh moment, the session has more than the refresh
+ * margin (and the rounding slack) left to run, that is, when the session lasts beyond the old
+ * credential. Otherwise the new credential's only use would be after the session's end.
+ */
+export function needsRefresh(lease: LiveLease, sessionExpiresAt: number): boolean {
+  const margin = refreshMargin(lease);
+  if (margin === null) return false;
+  return sessionExpiresAt - (lease.lease.expiresAt! - margin) > margin + EXPIRY_SLACK_MS;
 }
 
 export async function mintOne(provider: Provider, request: MintRequest, now: () => number): Promise<LiveLease> {

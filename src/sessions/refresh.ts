@@ -1,7 +1,8 @@
 /**
  * Refresh: a lease that would expire before its session ends is replaced ahead of time. The new
- * one is journaled, files are rewritten, and then the old one is revoked. A failed refresh is
- * retried until the old lease expires.
+ * one is journaled, files are rewritten, and then the old one is revoked, unless it is still in
+ * a process's environment: then it is revoked at its own expiry or the session's end. A failed
+ * refresh is retried until the old lease expires.
  */
 import type { AuditLog } from "../audit/audit-log.js";
 import type { Logger } from "../daemon/logger.js";
@@ -9,7 +10,9 @@ import { isBrokerError } from "../errors.js";
 import type { Provider } from "../providers/provider.js";
 import type { HandleCipher } from "./handle-cipher.js";
 import type { Journal } from "./journal.js";
-import { journalLeases, mintOne, refreshAt, type LiveLease } from "./leases.js";
+import { isoTime } from "../util/iso-time.js";
+import { keepAfterRefresh } from "./env-delivery.js";
+import { journalLeases, mintOne, needsRefresh, refreshAt, type LiveLease } from "./leases.js";
 import type { Session } from "./session-manager.js";
 
 export interface RefreshDeps {
@@ -28,7 +31,7 @@ const RETRY_MS = 5_000;
 
 export function scheduleRefresh(session: Session, lease: LiveLease, deps: RefreshDeps): void {
   const at = refreshAt(lease);
-  if (at === null || lease.lease.expiresAt === null || lease.lease.expiresAt >= session.expiresAt) return;
+  if (at === null || !needsRefresh(lease, session.expiresAt)) return;
   arm(session, Math.max(0, at - deps.now()), () => refresh(session, lease, deps));
 }
 
@@ -66,7 +69,29 @@ async function refresh(session: Session, old: LiveLease, deps: RefreshDeps): Pro
   } catch (error) {
     deps.logger.log("error", "rewriting sandbox files on refresh failed", { session: session.id, code: isBrokerError(error) ? error.code : "ERR_INTERNAL" });
   }
-  deps.audit.write({ event: "refresh", task: session.task, session: session.id, outcome: "ok", provider: fresh.provider, credential: fresh.lease.fingerprint, replaces: old.lease.fingerprint });
-  await deps.release(session, old);
+  const keep = keepAfterRefresh(old);
+  deps.audit.write({
+    event: "refresh",
+    task: session.task,
+    session: session.id,
+    outcome: "ok",
+    provider: fresh.provider,
+    credential: fresh.lease.fingerprint,
+    replaces: old.lease.fingerprint,
+    validUntil: fresh.lease.expiresAt === null ? null : isoTime(fresh.lease.expiresAt),
+    ...fresh.lease.audit,
+    ...(keep ? { replacedKeptUntil: isoTime(old.lease.expiresAt!), note: "the replaced credential is in a command's environment: revoked at its own expiry or the session's end" } : {}),
+  });
+  if (keep) keepUntilExpiry(session, old, deps);
+  else await deps.release(session, old);
   scheduleRefresh(session, fresh, deps);
+}
+
+/** Holds a replaced lease until it expires (then releases it, which audits `expired`); the session's end releases it sooner. */
+function keepUntilExpiry(session: Session, lease: LiveLease, deps: RefreshDeps): void {
+  session.replaced.add(lease);
+  arm(session, Math.max(0, lease.lease.expiresAt! - deps.now()), async () => {
+    if (!session.replaced.delete(lease)) return;
+    await deps.release(session, lease);
+  });
 }

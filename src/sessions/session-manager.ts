@@ -14,6 +14,7 @@ import { isoTime } from "../util/iso-time.js";
 import type { HandleCipher } from "./handle-cipher.js";
 import type { Journal } from "./journal.js";
 import { journalLeases, mintAll, type LiveLease } from "./leases.js";
+import { checkEnvExpiry, envShortfalls } from "./env-delivery.js";
 import { scheduleRefresh } from "./refresh.js";
 import type { RevocationQueue } from "./revocation.js";
 import type { SandboxHandle, SandboxSink } from "./sandbox-sink.js";
@@ -45,6 +46,10 @@ export interface Session {
   createdAt: number;
   expiresAt: number;
   leases: Map<ProviderName, LiveLease>;
+  /** Leases replaced by a refresh but kept valid: they are in a command's environment. */
+  replaced: Set<LiveLease>;
+  /** Said to the client at open (a credential in its environment ends before the session). */
+  warnings: string[];
   sandbox?: SandboxHandle;
   /** A confined session's ways out of its box. */
   exits?: SessionExits;
@@ -168,7 +173,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     view: sessionView,
 
     secrets(session) {
-      return [...session.leases.values()].flatMap((l) => l.lease.secrets);
+      return [...session.leases.values(), ...session.replaced].flatMap((l) => l.lease.secrets);
     },
   };
 
@@ -183,6 +188,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       createdAt: now,
       expiresAt: now + plan.ttlSeconds * 1000,
       leases: new Map(),
+      replaced: new Set(),
+      warnings: [],
       timers: new Set(),
       ending: null,
     };
@@ -195,11 +202,14 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
 
     const providers = deps.providers.filter((p) => p.applies(plan));
     const { minted, error } = await mintAll(providers, { sessionId: session.id, plan, sessionExpiresAt: session.expiresAt }, deps.now);
+    const inEnv = new Set<string>(request.envDelivery ?? []);
+    for (const lease of minted) if (inEnv.has(lease.provider)) lease.inEnv = true;
     try {
       if (error) throw error;
       const journaled = journalLeases(deps.journal, deps.cipher, session.id, minted);
       if (journaled) await journaled;
       for (const lease of minted) session.leases.set(lease.provider, lease);
+      session.warnings = checkEnvExpiry(session, deps.audit, deps.now());
       if (session.sandbox) session.sandbox.files = await deps.sandbox.write(session.sandbox, manager.view(session, false), manager.credentials(session));
       if (request.confine) session.exits = await openExits(session);
     } catch (failure) {
@@ -213,9 +223,9 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
 
     sessions.set(session.id, session);
     live.set(session.task, (live.get(session.task) ?? 0) + 1);
-    deps.audit.write({ event: "session.open", task: session.task, session: session.id, outcome: "ok", expiresAt: isoTime(session.expiresAt), ...(session.sandbox ? { sandbox: session.sandbox.dir } : {}) });
+    deps.audit.write({ event: "session.open", task: session.task, session: session.id, outcome: "ok", expiresAt: isoTime(session.expiresAt), ...(session.sandbox ? { sandbox: session.sandbox.dir } : {}), ...(session.warnings.length > 0 ? { envExpiresFirst: envShortfalls(session).map((f) => f.provider) } : {}) });
     for (const lease of minted) {
-      deps.audit.write({ event: "mint", task: session.task, session: session.id, outcome: "ok", provider: lease.provider, credential: lease.lease.fingerprint, validUntil: lease.lease.expiresAt === null ? null : isoTime(lease.lease.expiresAt) });
+      deps.audit.write({ event: "mint", task: session.task, session: session.id, outcome: "ok", provider: lease.provider, credential: lease.lease.fingerprint, validUntil: lease.lease.expiresAt === null ? null : isoTime(lease.lease.expiresAt), ...(lease.inEnv ? { inEnv: true } : {}), ...lease.lease.audit });
       scheduleRefresh(session, lease, refreshDeps);
     }
     scheduleExpiry(session);
@@ -249,7 +259,9 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     if (session.sandbox) {
       await deps.sandbox.remove(session.sandbox).catch((error: unknown) => deps.logger.log("error", "removing sandbox files failed", { session: session.id, code: isBrokerError(error) ? error.code : "ERR_INTERNAL" }));
     }
-    await releaseLeases(session, session.leases.values());
+    const replaced = [...session.replaced];
+    session.replaced.clear();
+    await releaseLeases(session, [...session.leases.values(), ...replaced]);
     // Lost in an OS crash, it would only have recovery remove files that are already gone.
     deps.journal.appendUnsynced({ t: "close", session: session.id });
     if (reason === "expire") deps.audit.write({ event: "expire", task: session.task, session: session.id, outcome: "ok" });

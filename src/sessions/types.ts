@@ -16,6 +16,8 @@ export interface SessionView {
   /** A confined session: its sockets, and what its box hides, opens and passes on. */
   confinement?: SessionConfinement;
   credentials?: SessionCredentials;
+  /** In the answer to an open only: what the client should tell its user (e.g. credentials in its environment end before the session). */
+  warnings?: string[];
 }
 
 export interface SessionConfinement {
@@ -41,6 +43,8 @@ export interface OpenSessionRequest {
   scope?: { github?: { repositories?: string[]; permissions?: Record<string, "read" | "write" | "admin"> } };
   /** Open a session socket and an egress proxy for a box (`broker run`, or a wrapper's own sandbox). */
   confine?: boolean;
+  /** Credentials the client puts in a process's environment, where no refresh reaches them. */
+  envDelivery?: ("aws" | "github")[];
 }
 
 export type EndReason = "close" | "expire" | "revoke" | "shutdown" | "disconnect" | "failed-open";

@@ -64,6 +64,13 @@ describe("parsePolicy", () => {
     expect(parsePolicy("/p/demo.yaml", edit(1, "task: demo")).problems).toEqual([]);
   });
 
+  it("reads on_env_expiry: refuse and aws.max_duration", () => {
+    const { policy, problems } = parsePolicy("/p/demo.yaml", `${edit(7, "  max_duration: 2h")}on_env_expiry: refuse\n`);
+    expect(problems).toEqual([]);
+    expect(policy).toMatchObject({ onEnvExpiry: "refuse", aws: { maxDurationSeconds: 7200 } });
+    expect(parsePolicy("/p/demo.yaml", edit(3, "on_env_expiry: warn")).policy?.onEnvExpiry).toBeUndefined();
+  });
+
   it("lowers the default ttl to a max_ttl below it", () => {
     expect(parsePolicy("/p/demo.yaml", edit(2, null).replace("max_ttl: 1h", "max_ttl: 5m")).policy?.ttlSeconds).toBe(300);
   });
@@ -109,6 +116,9 @@ describe("parsePolicy", () => {
     ["ttl above the default max_ttl", edit(3, null).replace("ttl: 15m", "ttl: 90m"), "2 ttl", /the default/],
     ["max_ttl beyond a week", edit(3, "max_ttl: 8d"), "3 max_ttl", /at most 168h/],
     ["max_ttl beyond STS with aws", edit(3, "max_ttl: 13h"), "3 max_ttl", /12h/],
+    ["on_env_expiry neither warn nor refuse", edit(3, "on_env_expiry: fail"), "3 on_env_expiry", /must be warn or refuse/],
+    ["aws.max_duration under STS's floor", edit(7, "  max_duration: 10m"), "7 aws.max_duration", /at least 15m/],
+    ["aws.max_duration beyond 12h", edit(7, "  max_duration: 13h"), "7 aws.max_duration", /at most 12h/],
     ["max_sessions zero", edit(3, "max_sessions: 0"), "3 max_sessions", /between 1 and 10000/],
     ["max_sessions too many", edit(3, "max_sessions: 10001"), "3 max_sessions", /between 1 and 10000/],
     ["max_sessions as text", edit(3, "max_sessions: '8'"), "3 max_sessions", /whole number/],

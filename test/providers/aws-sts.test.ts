@@ -4,7 +4,7 @@ import { GetCallerIdentityCommand, GetSessionTokenCommand } from "@aws-sdk/clien
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BrokerError } from "../../src/errors.js";
 import type { AwsPolicy, SessionPlan } from "../../src/policy/types.js";
-import { createAwsProvider, type AwsProviderDeps } from "../../src/providers/aws-sts.js";
+import { createAwsProvider, durationAudit, durationSeconds, type AwsProviderDeps } from "../../src/providers/aws-sts.js";
 import type { AwsCredentials, MintRequest } from "../../src/providers/provider.js";
 import type { StoredSecret } from "../../src/store/secret-store.js";
 import { memoryStore } from "../helpers/memory-store.js";
@@ -96,16 +96,27 @@ describe("AssumeRole", () => {
     expect(lease.expiresAt! - Date.now()).toBeGreaterThan(890_000);
   });
 
-  it("asks for the whole session up to 12 h, and at most 1 h when the source key is itself temporary", async () => {
+  it("asks for the whole session up to aws.max_duration (default 1 h), and at most 1 h when the source key is itself temporary", async () => {
     await provider().mint(mintRequest({ roleArn: ROLE }, 20 * 3600));
-    expect(stub.calls[0]?.params.DurationSeconds).toBe(43200);
+    expect(stub.calls[0]?.params.DurationSeconds).toBe(3600);
 
     const root = stubClient(stub.url, ROOT);
     const temp = (await root.send(new GetSessionTokenCommand({}))).Credentials!;
     const source = { accessKeyId: temp.AccessKeyId!, secretAccessKey: temp.SecretAccessKey!, sessionToken: temp.SessionToken! };
     secrets.push(source.secretAccessKey, source.sessionToken);
-    await provider({}, awsSecret(source)).mint(mintRequest({ roleArn: ROLE }, 2 * 3600));
+    await provider({}, awsSecret(source)).mint(mintRequest({ roleArn: ROLE, maxDurationSeconds: 43200 }, 2 * 3600));
     expect(stub.calls[2]).toMatchObject({ action: "AssumeRole", accessKeyId: source.accessKeyId, outcome: "ok", params: { DurationSeconds: 3600 } });
+  });
+
+  it("names what bounded DurationSeconds: the session, max_duration, role chaining or STS's 15-minute floor", () => {
+    const now = Date.now();
+    const at = (ttlSeconds: number, aws: Partial<AwsPolicy> = {}) => ({ ...mintRequest({ roleArn: ROLE, ...aws }, ttlSeconds), sessionExpiresAt: now + ttlSeconds * 1000 });
+    expect(durationSeconds(at(1200), now, false)).toEqual({ seconds: 1200, limit: "session" });
+    expect(durationSeconds(at(7200), now, false)).toEqual({ seconds: 3600, limit: "max_duration" });
+    expect(durationSeconds(at(20 * 3600, { maxDurationSeconds: 43200 }), now, false)).toEqual({ seconds: 43200, limit: "max_duration" });
+    expect(durationSeconds(at(7200, { maxDurationSeconds: 43200 }), now, true)).toEqual({ seconds: 3600, limit: "role-chaining" });
+    expect(durationSeconds(at(300), now, false)).toEqual({ seconds: 900, limit: "sts-minimum" });
+    expect(durationAudit(durationSeconds(at(300), now, false), at(300), now)).toEqual({ durationSeconds: 900, durationLimit: "sts-minimum", durationNote: "raised to STS's 15-minute minimum: valid about 10m past the session's end" });
   });
 
   it("mints credentials that sign later calls as the assumed role, until STS says they expired", async () => {

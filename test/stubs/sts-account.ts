@@ -20,7 +20,7 @@ export interface Principal {
 }
 
 export interface StubRole {
-  /** The role's MaxSessionDuration (IAM allows 3600–43200). Default 43200. */
+  /** The role's MaxSessionDuration (IAM allows 3600–43200). Default 3600, as IAM gives a new role. */
   maxSessionDurationSeconds?: number;
   /** When set, AssumeRole must pass exactly this ExternalId (as a trust-policy condition would demand). */
   externalId?: string;
@@ -34,6 +34,9 @@ export interface AccountOptions {
   /** Overrides the lifetime of issued credentials (seconds), whatever DurationSeconds asked. */
   lifetimeSeconds: () => number | undefined;
 }
+
+/** IAM's MaxSessionDuration for a role nobody raised. */
+export const DEFAULT_MAX_SESSION_DURATION_SECONDS = 3600;
 
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
@@ -92,7 +95,7 @@ export class StsAccount {
         "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
       );
     }
-    if (duration > (config.maxSessionDurationSeconds ?? 43200)) {
+    if (duration > (config.maxSessionDurationSeconds ?? DEFAULT_MAX_SESSION_DURATION_SECONDS)) {
       throw sender("ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.");
     }
     const sessionName = p.RoleSessionName!;

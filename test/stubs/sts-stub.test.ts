@@ -191,6 +191,11 @@ describe("validation", () => {
 });
 
 describe("roles", () => {
+  it("holds a role nobody configured to IAM's default MaxSessionDuration of 1 h", async () => {
+    expect((await stsErrorOf(assumeRole(root, { DurationSeconds: 3601 }))).message).toBe("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.");
+    await expect(assumeRole(root, { DurationSeconds: 3600 })).resolves.toBeDefined();
+  });
+
   it("denies roles it does not know and a wrong external id, with AWS's wording", async () => {
     const strict = await startStsStub({ roles: { [ROLE]: { externalId: "ext-1", maxSessionDurationSeconds: 3600 } } });
     strict.addRootKey(ROOT.accessKeyId, ROOT.secretAccessKey);

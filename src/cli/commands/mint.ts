@@ -4,6 +4,7 @@ import { BrokerError } from "../../errors.js";
 import { parseCommandArgs, stringFlag } from "../args.js";
 import { printJson, type CommandContext } from "../context.js";
 import { commandHelp } from "../command-help.js";
+import { mintEnvDelivery, printWarnings } from "../env-delivery.js";
 import { SESSION_FLAG_HELP, SESSION_OPTIONS, sessionRequestFromFlags } from "../session-request.js";
 
 const USAGE =
@@ -26,7 +27,9 @@ export default async function mint(ctx: CommandContext): Promise<number> {
     throw new BrokerError("ERR_USAGE", `unknown --format ${JSON.stringify(format)}`, { fix: `use one of: ${FORMATS.join(", ")}` });
   }
   const request = await sessionRequestFromFlags(parsed, USAGE);
-  const session = await new BrokerClient(parsed.places.socket).openSession(request);
+  const envDelivery = mintEnvDelivery(format);
+  const session = await new BrokerClient(parsed.places.socket).openSession(envDelivery.length > 0 ? { ...request, envDelivery } : request);
+  printWarnings(ctx.stderr, session);
   const credentials = session.credentials ?? { env: {} };
   // The other formats' code is loaded only when asked for: `broker mint` is on agents' hot path.
   if (format === "json") printJson(ctx.stdout, session);

@@ -18,6 +18,7 @@ import { buildChildEnv } from "../../sinks/child-env.js";
 import { parseDotenv, resolveEnvEntries } from "../../sinks/env-file.js";
 import { firstPositional, parseCommandArgs, splitAtDoubleDash, stringFlag } from "../args.js";
 import type { CommandContext } from "../context.js";
+import { printWarnings, runEnvDelivery } from "../env-delivery.js";
 import { runChild, unconfinedLauncher, type Launcher } from "../run-child.js";
 import { credentialValues } from "../run-output.js";
 import { RUN_HELP, RUN_OPTIONS, RUN_USAGE as USAGE } from "../run-flags.js";
@@ -57,9 +58,11 @@ export default async function run(ctx: CommandContext): Promise<number> {
   const passEnv = (parsed.values["pass-env"] as string[] | undefined) ?? [];
 
   const client = new BrokerClient(parsed.places.socket);
-  const bound = await client.openBoundSession({ ...request, confine: true });
+  const envDelivery = runEnvDelivery({ noEnv: parsed.values["no-env"] === true, awsEndpoint: parsed.values["aws-endpoint"] === true, ...(envFile ? { envFile } : {}) });
+  const bound = await client.openBoundSession({ ...request, confine: true, envDelivery });
   const session = bound.session;
   if (!confined) ctx.stderr.write(UNCONFINED_WARNING);
+  printWarnings(ctx.stderr, session);
   // DELETE answers once revocation and file removal are done: the session is over before we
   // exit, on every path (CMD exited, CMD could not start, a bad --env-file reference). Just
   // before, the hosts the proxy refused are read, for the summary line.
