@@ -49,26 +49,32 @@ function untrusted(path: string, what: string, fix: string): BrokerError {
 export function checkSocketTrust(socketPath: string, uid = process.getuid?.()): void {
   if (uid === undefined) return; // Windows: named pipes, no owner bits to check
   if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
-    throw untrusted(socketPath, `the path is ${Buffer.byteLength(socketPath)} bytes, longer than a Unix socket path may be (${MAX_SOCKET_PATH_BYTES})`, "set XDG_RUNTIME_DIR, or point --socket / BROKER_SOCKET at a shorter path");
+    const what = `the path is ${Buffer.byteLength(socketPath)} bytes, longer than a Unix socket path may be (${MAX_SOCKET_PATH_BYTES})`;
+    throw untrusted(socketPath, what, "set XDG_RUNTIME_DIR, or point --socket / BROKER_SOCKET at a shorter path");
   }
   const dir = dirname(socketPath);
   const dirStats = lstatOrNull(dir);
   if (!dirStats) return;
   const owner = uid === 0 ? dirStats.uid : uid;
   const notYours = (stats: Stats) => `is owned by ${describeUid(stats.uid)}, not by you (${describeUid(owner)})`;
-  const removeIt = (path: string) => `someone else made it, and whatever answers there is not your daemon: have it removed (as root: rm -r ${path}), or point --socket / BROKER_SOCKET at your own daemon's socket`;
+  const removeIt = (path: string) =>
+    `someone else made it, and whatever answers there is not your daemon: have it removed (as root: rm -r ${path}), ` +
+    "or point --socket / BROKER_SOCKET at your own daemon's socket";
   if (dirStats.isSymbolicLink() || !dirStats.isDirectory()) {
-    throw untrusted(socketPath, `its directory ${dir} is ${dirStats.isSymbolicLink() ? "a symlink" : "not a directory"}`, `remove ${dir}, or point --socket / BROKER_SOCKET at a socket in a directory of your own (0700)`);
+    const what = `its directory ${dir} is ${dirStats.isSymbolicLink() ? "a symlink" : "not a directory"}`;
+    throw untrusted(socketPath, what, `remove ${dir}, or point --socket / BROKER_SOCKET at a socket in a directory of your own (0700)`);
   }
   if (dirStats.uid !== owner) throw untrusted(socketPath, `its directory ${dir} ${notYours(dirStats)}`, removeIt(dir));
   if ((dirStats.mode & 0o077) !== 0) {
-    throw untrusted(socketPath, `its directory ${dir} is open to group or others (mode ${mode(dirStats)})`, `if it is your daemon's, chmod 700 ${dir} and restart the daemon; otherwise remove ${dir}`);
+    const what = `its directory ${dir} is open to group or others (mode ${mode(dirStats)})`;
+    throw untrusted(socketPath, what, `if it is your daemon's, chmod 700 ${dir} and restart the daemon; otherwise remove ${dir}`);
   }
   const stats = lstatOrNull(socketPath);
   if (!stats) return;
   if (!stats.isSocket()) throw untrusted(socketPath, stats.isSymbolicLink() ? "it is a symlink" : "it is not a socket", `remove ${socketPath} and start \`broker daemon\` again`);
   if (stats.uid !== owner) throw untrusted(socketPath, `it ${notYours(stats)}`, removeIt(socketPath));
   if ((stats.mode & 0o077) !== 0) {
-    throw untrusted(socketPath, `it is open to group or others (mode ${mode(stats)})`, `if it is your daemon's, chmod 600 ${socketPath}; otherwise remove it and start \`broker daemon\``);
+    const fix = `if it is your daemon's, chmod 600 ${socketPath}; otherwise remove it and start \`broker daemon\``;
+    throw untrusted(socketPath, `it is open to group or others (mode ${mode(stats)})`, fix);
   }
 }
