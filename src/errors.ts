@@ -50,6 +50,10 @@ export const CODES = {
   ERR_INTERNAL: { status: 500, exit: Exit.error },
   /** `on_env_expiry: refuse`: the session would outlive the credentials put in a process's environment. */
   ERR_ENV_EXPIRY: { status: 403, exit: Exit.denied },
+  /** The client's own refusal of a socket someone else could have put there; never sent by a daemon. */
+  ERR_SOCKET_UNTRUSTED: { status: 500, exit: Exit.error },
+  /** A session answer that would set a variable changing what the command runs or trusts. */
+  ERR_UNSAFE_ENV: { status: 502, exit: Exit.error },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof CODES;

@@ -1,7 +1,9 @@
 /** HTTP/1.1 over the daemon's Unix socket, on node:net alone (the CLI path stays light; see http-wire.ts). */
 import { connect, type Socket } from "node:net";
 import { BrokerError, fromApiError } from "../errors.js";
+import { checkDaemonPeer } from "./daemon-peer.js";
 import { createResponseReader, formatRequest, type WireResponse } from "./http-wire.js";
+import { checkSocketTrust } from "./socket-trust.js";
 
 export interface SocketRequest {
   socketPath: string;
@@ -20,11 +22,15 @@ export interface SocketResponse<T> {
   socket?: Socket;
 }
 
-/** Sends one request and returns the parsed answer; an error status becomes the BrokerError it names. */
+/**
+ * Sends one request and returns the parsed answer; an error status becomes the BrokerError it
+ * names. Nothing is sent to a socket that is not the user's own (ERR_SOCKET_UNTRUSTED).
+ */
 export function socketRequest<T>(req: SocketRequest): Promise<SocketResponse<T>> {
   const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
   const keepOpen = req.keepOpen === true;
   return new Promise((resolve, reject) => {
+    checkSocketTrust(req.socketPath);
     const socket = connect(req.socketPath);
     const reader = createResponseReader();
     let settled = false;
@@ -78,11 +84,15 @@ export function socketRequest<T>(req: SocketRequest): Promise<SocketResponse<T>>
     });
     socket.on("error", fail);
     socket.setTimeout(req.timeoutMs ?? 120_000, () => fail(new BrokerError("ERR_DAEMON_UNREACHABLE", "the daemon did not answer in time", { fix: "check the daemon's log" })));
-    try {
-      socket.write(formatRequest({ method: req.method, path: req.path, ...(payload === undefined ? {} : { payload }), keepAlive: keepOpen }));
-    } catch (error) {
-      fail(error instanceof BrokerError ? error : new BrokerError("ERR_INTERNAL", (error as Error).message));
-    }
+    // The request goes out only once the peer has been checked.
+    socket.once("connect", () => {
+      try {
+        checkDaemonPeer(socket);
+        socket.write(formatRequest({ method: req.method, path: req.path, ...(payload === undefined ? {} : { payload }), keepAlive: keepOpen }));
+      } catch (error) {
+        fail(error instanceof BrokerError ? error : new BrokerError("ERR_INTERNAL", (error as Error).message));
+      }
+    });
   });
 }
 

@@ -1,32 +1,11 @@
 /** The `env:` section: environment variables filled from generic secrets. */
+import { envNameProblem } from "./env-deny-list.js";
 import { fields, mapOf, secretName } from "./field-checks.js";
 import type { EnvEntry } from "./types.js";
 import type { Check, Rules } from "./yaml-reader.js";
 
-export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-/** Variables the broker sets itself (CONTRACT.md, "Environment given to broker run's command", and the sandbox `env` file). */
-const RESERVED_ENV: readonly RegExp[] = [
-  /^AWS_/,
-  /^BROKER_/,
-  /^GH_TOKEN$/,
-  /^GITHUB_TOKEN$/,
-  /^GH_ENTERPRISE_TOKEN$/,
-  /^GITHUB_ENTERPRISE_TOKEN$/,
-  /^GH_HOST$/,
-  /^GH_CONFIG_DIR$/,
-  /^GIT_CONFIG_(?:COUNT|KEY_\d+|VALUE_\d+)$/,
-];
-
-export function envNameProblem(name: string): string | undefined {
-  if (!ENV_NAME.test(name) || name.length > 256) {
-    return "must be an environment variable name: a letter or _, then letters, digits or _";
-  }
-  if (RESERVED_ENV.some((pattern) => pattern.test(name))) {
-    return "is set by the broker itself (AWS_*, GH_TOKEN, GITHUB_TOKEN, GH_ENTERPRISE_TOKEN, GITHUB_ENTERPRISE_TOKEN, GH_HOST, BROKER_*, GH_CONFIG_DIR, GIT_CONFIG_*); choose another name";
-  }
-  return undefined;
-}
+// The names a policy may use are those a client accepts from a daemon: one list, in env-deny-list.ts.
+export { ENV_NAME, envNameProblem } from "./env-deny-list.js";
 
 export const ENV_ENTRY_RULES = {
   secret: { required: true, check: secretName },

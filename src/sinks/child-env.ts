@@ -2,6 +2,8 @@
  * The environment of `broker run`'s command (CONTRACT.md "Environment given to broker run's
  * command") and the variables of the sandbox `env` file, built from one place so they agree.
  */
+import { BrokerError } from "../errors.js";
+import { envNameProblem } from "../policy/env-deny-list.js";
 import type { AwsCredentials, EnvCredentials, GithubCredentials } from "../providers/provider.js";
 
 /** What the sinks need of a session: who it is and its current credentials. */
@@ -60,13 +62,36 @@ export function isScrubbed(name: string, keepSocket = false): boolean {
   return scrubbed.has(key) || key.startsWith(SCRUBBED_PREFIX);
 }
 
+/**
+ * The session's `env` entries, refused whole if one is not a name a policy may use (PATH,
+ * LD_PRELOAD, BASH_ENV, …; env-deny-list.ts): an answer naming one comes from a daemon that is
+ * not the user's own or that skipped the check, and nothing of it is applied.
+ */
+export function checkedSessionEnv(env: unknown): Record<string, string> {
+  if (env === undefined) return {};
+  if (typeof env !== "object" || env === null || Array.isArray(env)) throw unsafeEnv("its env is not an object of names and values");
+  for (const [name, value] of Object.entries(env)) {
+    const problem = envNameProblem(name);
+    // The name is the daemon's: shown JSON-quoted and cut short, so it cannot steer the terminal.
+    if (problem) throw unsafeEnv(`it sets ${JSON.stringify(name).slice(0, 80)}, which ${problem.replace(/; choose another name$/, "")}`);
+    if (typeof value !== "string") throw unsafeEnv(`its env value for ${name} is not a string`);
+  }
+  return env as Record<string, string>;
+}
+
+function unsafeEnv(what: string): BrokerError {
+  return new BrokerError("ERR_UNSAFE_ENV", `refusing the daemon's answer: ${what}; nothing of it was applied`, {
+    fix: "make sure the socket is your own daemon's (broker doctor), update the daemon, and run `broker policy check` on its policies",
+  });
+}
+
 /** AWS keys (static unless an endpoint serves them), GitHub token, the policy's env entries. */
 function credentialVars(session: SessionWithCredentials, staticAws = true): Record<string, string> {
   const { aws, github, env } = session.credentials;
   return {
     ...(aws ? { ...(staticAws ? staticAwsVars(aws) : {}), ...regionVars(aws) } : {}),
     ...(github ? githubVars(github) : {}),
-    ...env,
+    ...checkedSessionEnv(env),
   };
 }
 

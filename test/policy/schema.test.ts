@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { AWS_REGION, AWS_RULES, EXTERNAL_ID, POLICY_ARN, ROLE_ARN } from "../../src/policy/aws-rules.js";
+import { RESERVED_ENV, UNSAFE_ENV } from "../../src/policy/env-deny-list.js";
 import { ENV_ENTRY_RULES, ENV_NAME, envNameProblem } from "../../src/policy/env-rules.js";
 import { GITHUB_PERMISSIONS } from "../../src/policy/github-permissions.js";
 import { GITHUB_LOGIN, GITHUB_RULES, REPOSITORY_NAME } from "../../src/policy/github-rules.js";
@@ -15,7 +16,7 @@ interface SchemaNode {
   properties?: Record<string, SchemaNode>;
   required?: string[];
   additionalProperties?: boolean | SchemaNode;
-  propertyNames?: { pattern: string; not: { pattern: string } };
+  propertyNames?: { pattern: string; not: { pattern: string; anyOf?: Array<{ pattern: string }> } };
   items?: SchemaNode;
   pattern?: string;
   enum?: string[];
@@ -83,10 +84,12 @@ describe("policies/schema.json", () => {
     for (const name of ["npm_config_*", "*_PROXY", "BROKERS", "DBUS_SESSION_BUS_ADDRESS"]) expect([name, refused.test(name), passEnvProblem(name) !== undefined]).toEqual([name, false, false]);
   });
 
-  it("reserves the same environment variable names as the validator", () => {
-    const reserved = new RegExp(defs.env?.propertyNames?.not.pattern ?? "^$");
-    const names = ["AWS_REGION", "BROKER_SESSION", "GH_TOKEN", "GITHUB_TOKEN", "GH_CONFIG_DIR", "GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN", "GH_HOST", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_12"];
-    const allowed = ["OPENAI_API_KEY", "GH_TOKENS", "MY_AWS_KEY", "GITHUB_TOKEN_X", "GIT_CONFIG_GLOBAL", "aws_region"];
+  it("refuses the same environment variable names as the validator", () => {
+    const patterns = (defs.env?.propertyNames?.not.anyOf ?? []).map((shape) => shape.pattern);
+    expect(patterns).toEqual([RESERVED_ENV.source, UNSAFE_ENV.source]);
+    const reserved = { test: (name: string) => patterns.some((pattern) => new RegExp(pattern).test(name)) };
+    const names = ["AWS_REGION", "BROKER_SESSION", "GH_TOKEN", "GITHUB_TOKEN", "GH_CONFIG_DIR", "GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN", "GH_HOST", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_12", "GIT_CONFIG_GLOBAL", "PATH", "LD_PRELOAD", "BASH_ENV", "NODE_OPTIONS", "PYTHONPATH", "https_proxy"];
+    const allowed = ["OPENAI_API_KEY", "GHTOKEN", "MY_AWS_KEY", "GITHUB_TOKEN_X", "aws_region", "MY_PATH", "PATHNAME_KEY", "GOOGLE_API_KEY"];
     for (const name of names) expect([name, reserved.test(name), envNameProblem(name) !== undefined]).toEqual([name, true, true]);
     for (const name of allowed) expect([name, reserved.test(name), envNameProblem(name) !== undefined]).toEqual([name, false, false]);
   });

@@ -101,9 +101,12 @@ describe("buildChildEnv", () => {
     expect(Object.keys(env).filter((k) => k.startsWith("AWS_") || k.startsWith("GH") || k.startsWith("GITHUB"))).toEqual(["AWS_REGION"]);
   });
 
-  it("does not let a policy env entry hide the session id", () => {
-    const sneaky = { ...session, credentials: { env: { BROKER_SESSION: "other" } } };
-    expect(buildChildEnv({}, sneaky).BROKER_SESSION).toBe("5f0c-session");
+  it("refuses a session env entry that would hide the session id, or set PATH", () => {
+    for (const env of [{ BROKER_SESSION: "other" }, { PATH: "/elsewhere" }] as Record<string, string>[]) {
+      const sneaky = { ...session, credentials: { env } };
+      expect(() => buildChildEnv({}, sneaky)).toThrow(expect.objectContaining({ code: "ERR_UNSAFE_ENV" }));
+      expect(() => sessionEnvVars(sneaky)).toThrow(expect.objectContaining({ code: "ERR_UNSAFE_ENV" }));
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 /** `broker mint --task T`: open a session that lives until its TTL or `broker revoke`, and print its credentials. */
-import { BrokerClient } from "../../client/broker-client.js";
+import { BrokerClient, type SessionView } from "../../client/broker-client.js";
 import { BrokerError } from "../../errors.js";
 import { parseCommandArgs, stringFlag } from "../args.js";
 import { printJson, type CommandContext } from "../context.js";
@@ -28,8 +28,20 @@ export default async function mint(ctx: CommandContext): Promise<number> {
   }
   const request = await sessionRequestFromFlags(parsed, USAGE);
   const envDelivery = mintEnvDelivery(format);
-  const session = await new BrokerClient(parsed.places.socket).openSession(envDelivery.length > 0 ? { ...request, envDelivery } : request);
+  const client = new BrokerClient(parsed.places.socket);
+  const session = await client.openSession(envDelivery.length > 0 ? { ...request, envDelivery } : request);
   printWarnings(ctx.stderr, session);
+  try {
+    await printCredentials(ctx, format, session);
+  } catch (error) {
+    // Nothing printed (an answer setting PATH, say): the session is of no use to anyone.
+    await client.closeSession(session.id).catch(() => undefined);
+    throw error;
+  }
+  return 0;
+}
+
+async function printCredentials(ctx: CommandContext, format: string, session: SessionView): Promise<void> {
   const credentials = session.credentials ?? { env: {} };
   // The other formats' code is loaded only when asked for: `broker mint` is on agents' hot path.
   if (format === "json") printJson(ctx.stdout, session);
@@ -41,5 +53,4 @@ export default async function mint(ctx: CommandContext): Promise<number> {
     const vars = sessionEnvVars({ ...session, credentials }, session.sandbox?.path);
     ctx.stdout.write(format === "env" ? formatShellExports(vars) : formatDotenv(vars));
   }
-  return 0;
 }
