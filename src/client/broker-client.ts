@@ -3,10 +3,12 @@
  * launch wrappers. It uses Node's built-ins only (node:net; see http-wire.ts).
  */
 import type { SessionCredentials, SessionView } from "../sessions/types.js";
+import { watchSession, type SessionWatch, type WatchHandlers } from "./session-watch.js";
 import { socketRequest } from "./socket-request.js";
 
 export type { SessionCredentials, SessionView } from "../sessions/types.js";
 export type { AwsCredentials, GithubCredentials } from "../providers/provider.js";
+export type { SessionEvent, SessionWatch, WatchHandlers } from "./session-watch.js";
 
 export interface OpenSessionOptions {
   task: string;
@@ -72,6 +74,16 @@ export class BrokerClient {
       if (own.id !== id) throw error;
       return this.call<SessionCredentials>("GET", "/v1/session/credentials");
     }
+  }
+
+  /** Follows the session's refresh and end events (main socket only; see session-watch.ts). */
+  watchSession(id: string, handlers: WatchHandlers): Promise<SessionWatch> {
+    return watchSession(this.socketPath, id, handlers);
+  }
+
+  /** Says that refresh `seq` was taken in (its new values are masked): the daemon then hands them out. */
+  async ackRefresh(id: string, seq: number): Promise<void> {
+    await this.call<undefined>("POST", `/v1/sessions/${encodeURIComponent(id)}/events/ack`, { seq });
   }
 
   async closeSession(id: string): Promise<void> {

@@ -15,6 +15,7 @@ import type { HandleCipher } from "./handle-cipher.js";
 import type { Journal } from "./journal.js";
 import { journalLeases, mintAll, type LiveLease } from "./leases.js";
 import { scheduleRefresh } from "./refresh.js";
+import type { SessionEvents } from "./session-events.js";
 import type { RevocationQueue } from "./revocation.js";
 import type { SandboxHandle, SandboxSink } from "./sandbox-sink.js";
 import { sessionCredentials, sessionView } from "./session-view.js";
@@ -34,6 +35,8 @@ export interface SessionManagerDeps {
   openExits?: OpenExits;
   /** Host paths the daemon knows a box must hide: its state, policies and socket dirs. */
   hide?: string[];
+  /** Tells a session's holder of refreshes and of the end (GET /v1/sessions/{id}/events). */
+  events?: SessionEvents;
 }
 
 export interface Session {
@@ -221,6 +224,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       if (s.sandbox) s.sandbox.files = await deps.sandbox.write(s.sandbox, manager.view(s, false), manager.credentials(s));
     },
     release: (s: Session, lease: LiveLease) => releaseLeases(s, [lease]),
+    announce: (s: Session, fresh: LiveLease) =>
+      deps.events?.refresh(s.id, sessionCredentials({ ...s, leases: new Map([...s.leases, [fresh.provider, fresh]]) })) ?? Promise.resolve(),
   };
 
   function openExits(session: Session): Promise<SessionExits> {
@@ -229,6 +234,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   }
 
   async function endSession(session: Session, reason: EndReason): Promise<void> {
+    // The holder hears of it first, so that its command stops while credentials are revoked.
+    if (reason !== "failed-open") deps.events?.end(session.id, reason);
     // The box's ways out close first: nothing leaves through them while credentials are revoked.
     await session.exits?.close().catch((error: unknown) => deps.logger.log("error", "closing the session's sockets failed", { session: session.id, code: (error as NodeJS.ErrnoException).code ?? "ERR_INTERNAL" }));
     for (const timer of session.timers) clearTimeout(timer);
