@@ -18,6 +18,8 @@ export interface OpenSessionOptions {
   scope?: { github?: { repositories?: string[]; permissions?: Record<string, "read" | "write" | "admin"> } };
   /** Give the session its own socket and egress proxy, for a box (see `confinement` in the answer). */
   confine?: boolean;
+  /** Providers the caller needs: a task without one of them is refused (ERR_POLICY_DENIED) before a session opens. */
+  requires?: ("aws" | "github")[];
 }
 
 export interface BoundSession {
@@ -59,6 +61,18 @@ export class BrokerClient {
 
   getSession(id: string): Promise<SessionView> {
     return this.call<SessionView>("GET", `/v1/sessions/${encodeURIComponent(id)}`);
+  }
+
+  /** The task of session `id`: asked of the operator's socket, or of the session socket for its own session. */
+  async sessionTask(id: string): Promise<string> {
+    try {
+      return (await this.getSession(id)).task;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== "ERR_SESSION_SCOPE") throw error;
+      const own = await this.call<SessionView>("GET", "/v1/session");
+      if (own.id !== id) throw error;
+      return own.task;
+    }
   }
 
   /**

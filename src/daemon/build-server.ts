@@ -33,6 +33,7 @@ interface OpenBody {
   scope?: OpenSessionRequest["scope"];
   bind?: "connection";
   confine?: boolean;
+  requires?: OpenSessionRequest["requires"];
 }
 
 const errors = { "4xx": errorSchema, "5xx": errorSchema };
@@ -88,6 +89,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       ...(body.sandbox ? { sandbox: body.sandbox } : {}),
       ...(body.scope ? { scope: body.scope } : {}),
       ...(body.confine === true ? { confine: true } : {}),
+      ...(body.requires ? { requires: body.requires } : {}),
     });
     if (body.bind === "connection") bindToConnection(request.raw.socket, reply.raw, () => deps.sessions.end(session.id, "disconnect"));
     // The answer is returned, not sent: returning `reply` would have fastify await it as a thenable.

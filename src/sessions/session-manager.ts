@@ -15,6 +15,7 @@ import type { HandleCipher } from "./handle-cipher.js";
 import type { Journal } from "./journal.js";
 import { journalLeases, mintAll, type LiveLease } from "./leases.js";
 import { scheduleRefresh } from "./refresh.js";
+import { missingProvider } from "./required-providers.js";
 import type { SessionEvents } from "./session-events.js";
 import type { RevocationQueue } from "./revocation.js";
 import type { SandboxHandle, SandboxSink } from "./sandbox-sink.js";
@@ -115,6 +116,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const manager: SessionManager = {
     async open(request) {
       const policy = policyFor(request.task);
+      const unmet = missingProvider(policy, request.requires);
+      if (unmet) {
+        deps.audit.write({ event: "deny", task: policy.task, session: null, outcome: "denied", code: unmet.code, reason: unmet.message });
+        throw unmet;
+      }
       let plan: SessionPlan;
       try {
         plan = narrowRequest(policy, { ...(request.ttlSeconds !== undefined ? { ttlSeconds: request.ttlSeconds } : {}), ...(request.scope ? { scope: request.scope } : {}) });

@@ -41,6 +41,8 @@ export interface OpenSessionRequest {
   scope?: { github?: { repositories?: string[]; permissions?: Record<string, "read" | "write" | "admin"> } };
   /** Open a session socket and an egress proxy for a box (`broker run`, or a wrapper's own sandbox). */
   confine?: boolean;
+  /** Providers the caller cannot do without (`broker mint --format credential-process`: aws); a task lacking one is refused before anything is minted. */
+  requires?: ("aws" | "github")[];
 }
 
 export type EndReason = "close" | "expire" | "revoke" | "shutdown" | "disconnect" | "failed-open";

@@ -1,5 +1,5 @@
 /** `broker mint --task T`: open a session that lives until its TTL or `broker revoke`, and print its credentials. */
-import { BrokerClient } from "../../client/broker-client.js";
+import { BrokerClient, type SessionView } from "../../client/broker-client.js";
 import { BrokerError } from "../../errors.js";
 import { parseCommandArgs, stringFlag } from "../args.js";
 import { printJson, type CommandContext } from "../context.js";
@@ -20,7 +20,21 @@ export default async function mint(ctx: CommandContext): Promise<number> {
     throw new BrokerError("ERR_USAGE", `unknown --format ${JSON.stringify(format)}`, { fix: `use one of: ${FORMATS.join(", ")}` });
   }
   const request = await sessionRequestFromFlags(parsed, USAGE);
-  const session = await new BrokerClient(parsed.places.socket).openSession(request);
+  // Checked by the daemon against the task before it opens anything.
+  if (format === "credential-process") request.requires = ["aws"];
+  const client = new BrokerClient(parsed.places.socket);
+  const session = await client.openSession(request);
+  try {
+    await printSession(ctx, session, format);
+  } catch (error) {
+    // Nobody got the credentials: the session must not live on until its TTL.
+    await client.closeSession(session.id).catch(() => undefined);
+    throw error;
+  }
+  return 0;
+}
+
+async function printSession(ctx: CommandContext, session: SessionView, format: string): Promise<void> {
   const credentials = session.credentials ?? { env: {} };
   // The other formats' code is loaded only when asked for: `broker mint` is on agents' hot path.
   if (format === "json") printJson(ctx.stdout, session);
@@ -32,5 +46,4 @@ export default async function mint(ctx: CommandContext): Promise<number> {
     const vars = sessionEnvVars({ ...session, credentials }, session.sandbox?.path);
     ctx.stdout.write(format === "env" ? formatShellExports(vars) : formatDotenv(vars));
   }
-  return 0;
 }
