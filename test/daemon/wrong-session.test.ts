@@ -35,12 +35,13 @@ describe("wrong sessions and leaked sessions", () => {
     expect(unrevoked()).toBe(0);
   });
 
-  it("`credential-process --task` for a task without AWS leaves no session behind", async () => {
+  it("`credential-process --task` for a task without AWS is refused before a GitHub token is minted", async () => {
     await revokeAll();
+    const issued = f.stub.tokens.length;
     const result = await f.daemon.cli(["credential-process", "--task", "reader"]);
     expect(result.code).toBe(3);
     expect(await live()).toEqual([]);
-    expect(unrevoked()).toBe(0);
+    expect(f.stub.tokens.length).toBe(issued);
   });
 
   it("`git-credential --task` for a task without GitHub opens no session", async () => {
