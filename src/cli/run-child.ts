@@ -5,10 +5,12 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { constants } from "node:os";
-import type { SessionCredentials } from "../client/broker-client.js";
 import { BrokerError } from "../errors.js";
 import type { CommandContext } from "./context.js";
-import { pipeOutput, startMaskRefresh } from "./run-output.js";
+import { pipeOutput, sameOutput } from "./run-output.js";
+
+/** How long CMD has to exit after SIGTERM when its session ended under it, before SIGKILL. */
+export const STOP_GRACE_MS = 10_000;
 
 const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"] as const;
 
@@ -26,7 +28,11 @@ export type Launcher = (stdio: ChildStdio) => Launched;
 export interface ChildOptions {
   /** null: masking is off. */
   secrets: string[] | null;
-  fetch: () => Promise<SessionCredentials>;
+  /** Called once the maskers exist, with a function that teaches them new values (a refresh). */
+  onMaskers?: (add: (values: string[]) => void) => void;
+  /** Called once CMD is launched, with a function that stops it: SIGTERM, then SIGKILL after `stopGraceMs`. */
+  onStoppable?: (stop: () => void) => void;
+  stopGraceMs?: number;
   onExit: () => void;
   /** The error when `started` comes out false. */
   notStarted: () => BrokerError;
@@ -51,15 +57,24 @@ export function runChild(command: string[], launch: Launcher, ctx: CommandContex
   const maskOut = secrets !== null && !out.isTTY;
   const maskErr = secrets !== null && !err.isTTY;
   const { child, started, signal } = launch(["inherit", maskOut ? "pipe" : "inherit", maskErr ? "pipe" : "inherit"]);
-  const piped = pipeOutput(child, { stdout: maskOut ? out : null, stderr: maskErr ? err : null }, secrets ?? []);
-  const stopRefresh = maskOut || maskErr ? startMaskRefresh(piped.maskers, options.fetch) : () => undefined;
+  const merged = maskOut && maskErr && sameOutput(out, err);
+  const piped = pipeOutput(child, { stdout: maskOut ? out : null, stderr: maskErr ? err : null }, secrets ?? [], merged);
+  options.onMaskers?.((values) => {
+    for (const m of piped.maskers) m.addSecrets(values);
+  });
   const forward = (s: NodeJS.Signals) => signal(s);
   for (const s of FORWARDED) process.on(s, forward);
   let exited = false;
+  let killTimer: NodeJS.Timeout | undefined;
+  options.onStoppable?.(() => {
+    if (exited || killTimer) return;
+    signal("SIGTERM");
+    killTimer = setTimeout(() => signal("SIGKILL"), options.stopGraceMs ?? STOP_GRACE_MS);
+  });
   const onExit = (): void => {
     if (exited) return;
     exited = true;
-    stopRefresh();
+    clearTimeout(killTimer);
     // Nothing left to forward to: from here a signal stops broker run itself, as it normally would.
     for (const s of FORWARDED) process.off(s, forward);
     options.onExit();

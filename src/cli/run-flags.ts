@@ -15,6 +15,7 @@ export const RUN_OPTIONS = {
   "no-sandbox": { type: "boolean" },
   "pass-env": { type: "string", multiple: true },
   nested: { type: "boolean" },
+  "on-session-end": { type: "string" },
 } as const;
 
 export const RUN_HELP = commandHelp(
@@ -34,5 +35,6 @@ export const RUN_HELP = commandHelp(
     "no-sandbox": "run CMD unconfined (a warning is printed)",
     "pass-env": ["NAME", "pass this variable of yours into CMD's environment (repeatable, * globs)"],
     nested: "open a session even inside another one (BROKER_SESSION set)",
+    "on-session-end": ["stop|warn", "when the session ends before CMD: stop CMD and exit 121 (default), or only warn"],
   },
 );

@@ -1,17 +1,33 @@
-/** CMD's output under `broker run`: piped through maskers when it does not go to a terminal. */
+/**
+ * CMD's output under `broker run`: piped through maskers when it does not go to a terminal. When
+ * stdout and stderr are one file or pipe, both go through one masker, as the one stream they
+ * become: a value CMD splits between them is concealed there too.
+ */
 import type { ChildProcess } from "node:child_process";
+import { fstatSync } from "node:fs";
+import type { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import type { SessionCredentials } from "../client/broker-client.js";
 import { createMaskingStream, type MaskingStream } from "../sinks/mask.js";
+import { secretForms } from "../sinks/secret-forms.js";
 
-/** Every credential value a session holds, as it would appear in output. */
+/** Every credential value a session holds, in every form it may appear in output. */
 export function credentialValues(credentials: SessionCredentials): string[] {
   const { aws, github, env } = credentials;
-  return [
-    ...(aws ? [aws.accessKeyId, aws.secretAccessKey, aws.sessionToken] : []),
-    ...(github ? [github.token, encodeURIComponent(github.token)] : []),
-    ...Object.values(env),
-  ];
+  return [...(aws ? [aws.accessKeyId, aws.secretAccessKey, aws.sessionToken] : []), ...(github ? [github.token] : []), ...Object.values(env)].flatMap(secretForms);
+}
+
+/** Whether two of our streams write to the same file or pipe (`>out 2>&1`, `2>&1 | …`): same device and inode. */
+export function sameOutput(a: NodeJS.WritableStream, b: NodeJS.WritableStream): boolean {
+  const fdA = (a as { fd?: unknown }).fd;
+  const fdB = (b as { fd?: unknown }).fd;
+  if (typeof fdA !== "number" || typeof fdB !== "number") return false;
+  try {
+    const [x, y] = [fstatSync(fdA), fstatSync(fdB)];
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
 }
 
 export interface PipedOutput {
@@ -24,7 +40,9 @@ export function pipeOutput(
   child: ChildProcess,
   targets: { stdout: NodeJS.WritableStream | null; stderr: NodeJS.WritableStream | null },
   secrets: string[],
+  merged = false,
 ): PipedOutput {
+  if (merged && child.stdout && child.stderr && targets.stdout) return pipeMerged([child.stdout, child.stderr], targets.stdout, secrets);
   const maskers: MaskingStream[] = [];
   const pending: Promise<void>[] = [];
   for (const [source, target] of [
@@ -50,19 +68,25 @@ export function pipeOutput(
   return { maskers, done: Promise.all(pending).then(() => undefined) };
 }
 
-/**
- * Values change on refresh: poll the session every few seconds so new ones are masked too. (The
- * daemon refreshes minutes before expiry, and a fresh value is rarely printed the moment it exists.)
- */
-export function startMaskRefresh(maskers: MaskingStream[], fetch: () => Promise<SessionCredentials>, everyMs = 3_000): () => void {
-  const timer = setInterval(() => {
-    fetch().then(
-      (credentials) => {
-        for (const m of maskers) m.addSecrets(credentialValues(credentials));
-      },
-      () => undefined,
-    );
-  }, everyMs);
-  timer.unref();
-  return () => clearInterval(timer);
+/** Both of CMD's streams through one masker into one target, in the order their chunks arrive. */
+function pipeMerged(sources: Readable[], target: NodeJS.WritableStream, secrets: string[]): PipedOutput {
+  const masker = createMaskingStream(secrets);
+  let open = sources.length;
+  for (const source of sources) {
+    source.pipe(masker, { end: false });
+    const ended = () => {
+      source.removeListener("end", ended);
+      source.removeListener("close", ended);
+      if (--open === 0) masker.end();
+    };
+    source.once("end", ended);
+    source.once("close", ended);
+  }
+  masker.pipe(target, { end: false });
+  target.on("error", () => {
+    masker.unpipe(target);
+    for (const source of sources) source.destroy();
+    masker.destroy();
+  });
+  return { maskers: [masker], done: finished(masker).then(() => undefined, () => undefined) };
 }

@@ -3,10 +3,12 @@
  * launch wrappers. It uses Node's built-ins only (node:net; see http-wire.ts).
  */
 import type { SessionCredentials, SessionView } from "../sessions/types.js";
+import { watchSession, type SessionWatch, type WatchHandlers } from "./session-watch.js";
 import { socketRequest } from "./socket-request.js";
 
 export type { SessionCredentials, SessionView } from "../sessions/types.js";
 export type { AwsCredentials, GithubCredentials } from "../providers/provider.js";
+export type { SessionEvent, SessionWatch, WatchHandlers } from "./session-watch.js";
 
 export interface OpenSessionOptions {
   task: string;
@@ -18,6 +20,8 @@ export interface OpenSessionOptions {
   confine?: boolean;
   /** The credentials you will put in a process's environment (no refresh reaches them): a replaced GitHub token then stays valid to its expiry, and the answer's `warnings` say when one ends before the session. */
   envDelivery?: ("aws" | "github")[];
+  /** Providers the caller needs: a task without one of them is refused (ERR_POLICY_DENIED) before a session opens. */
+  requires?: ("aws" | "github")[];
 }
 
 export interface BoundSession {
@@ -62,6 +66,18 @@ export class BrokerClient {
     return this.call<SessionView>("GET", `/v1/sessions/${encodeURIComponent(id)}`);
   }
 
+  /** The task of session `id`: asked of the operator's socket, or of the session socket for its own session. */
+  async sessionTask(id: string): Promise<string> {
+    try {
+      return (await this.getSession(id)).task;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== "ERR_SESSION_SCOPE") throw error;
+      const own = await this.call<SessionView>("GET", "/v1/session");
+      if (own.id !== id) throw error;
+      return own.task;
+    }
+  }
+
   /**
    * The session's current credentials. Inside a box BROKER_SOCKET is the session's own socket,
    * which refuses the operator's routes (ERR_SESSION_SCOPE): then it is asked for its session.
@@ -75,6 +91,16 @@ export class BrokerClient {
       if (own.id !== id) throw error;
       return this.call<SessionCredentials>("GET", "/v1/session/credentials");
     }
+  }
+
+  /** Follows the session's refresh and end events (main socket only; see session-watch.ts). */
+  watchSession(id: string, handlers: WatchHandlers): Promise<SessionWatch> {
+    return watchSession(this.socketPath, id, handlers);
+  }
+
+  /** Says that refresh `seq` was taken in (its new values are masked): the daemon then hands them out. */
+  async ackRefresh(id: string, seq: number): Promise<void> {
+    await this.call<undefined>("POST", `/v1/sessions/${encodeURIComponent(id)}/events/ack`, { seq });
   }
 
   async closeSession(id: string): Promise<void> {

@@ -6,10 +6,12 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from "fastify";
 import { BrokerError, isBrokerError } from "../errors.js";
+import type { SessionEvents } from "../sessions/session-events.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import type { OpenSessionRequest } from "../sessions/types.js";
 import { parseDuration } from "../util/duration.js";
 import type { Logger } from "./logger.js";
+import { registerEventRoutes } from "./session-events-route.js";
 import { credentialsSchema, errorSchema, healthSchema, openSessionBody, sessionIdParams, sessionSchema, sessionWithCredentialsSchema } from "./schemas.js";
 
 export interface ServerDeps {
@@ -20,6 +22,8 @@ export interface ServerDeps {
   stopping: () => boolean;
   /** Calls back once the journal records and audit lines queued so far are written: waited for before every answer. */
   afterWrite: (callback: () => void) => void;
+  /** Refresh and end events for sessions' holders (`broker run`). */
+  events?: SessionEvents;
 }
 
 interface OpenBody {
@@ -30,6 +34,7 @@ interface OpenBody {
   bind?: "connection";
   confine?: boolean;
   envDelivery?: OpenSessionRequest["envDelivery"];
+  requires?: OpenSessionRequest["requires"];
 }
 
 const errors = { "4xx": errorSchema, "5xx": errorSchema };
@@ -87,6 +92,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       ...(body.scope ? { scope: body.scope } : {}),
       ...(body.confine === true ? { confine: true } : {}),
       ...(body.envDelivery ? { envDelivery: body.envDelivery } : {}),
+      ...(body.requires ? { requires: body.requires } : {}),
     });
     if (body.bind === "connection") bindToConnection(request.raw.socket, reply.raw, () => deps.sessions.end(session.id, "disconnect"));
     // The answer is returned, not sent: returning `reply` would have fastify await it as a thenable.
@@ -113,6 +119,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     reply.status(204);
   });
 
+  if (deps.events) registerEventRoutes(app, { sessions: deps.sessions, events: deps.events });
   return app;
 }
 

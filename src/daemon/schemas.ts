@@ -35,6 +35,7 @@ export const openSessionBody = {
       },
     },
     bind: { enum: ["connection"] },
+    requires: { type: "array", maxItems: 2, uniqueItems: true, items: { enum: ["aws", "github"] } },
     confine: { type: "boolean" },
     envDelivery: { type: "array", maxItems: 2, uniqueItems: true, items: { enum: ["aws", "github"] } },
   },

@@ -14,6 +14,7 @@ import { loadHandleCipher } from "../sessions/handle-cipher.js";
 import { openJournal } from "../sessions/journal.js";
 import { recoverFromJournal } from "../sessions/recover.js";
 import { createRevocationQueue } from "../sessions/revocation.js";
+import { createSessionEvents } from "../sessions/session-events.js";
 import { createSessionManager } from "../sessions/session-manager.js";
 import { openStore } from "../store/open-store.js";
 import { createSandboxSink } from "../sinks/sandbox-sink-impl.js";
@@ -61,11 +62,12 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   const upstreamProxy = upstreamProxyFrom(options.env);
   const openExits = sessionExitsOpener({ root: exitsRoot, version: options.version, audit, ...(upstreamProxy ? { upstreamProxy } : {}) });
   const hide = [places.stateDir, places.policies, dirname(places.socket), ...(places.passphraseFile ? [places.passphraseFile] : [])];
-  const sessions = createSessionManager({ policies: policies.current, providers, journal, cipher, revocation, sandbox, audit, logger, now, openExits, hide });
+  const events = createSessionEvents();
+  const sessions = createSessionManager({ policies: policies.current, providers, journal, cipher, revocation, sandbox, audit, logger, now, openExits, hide, events });
 
   let stopping = false;
   const afterWrite = (callback: () => void) => journal.afterWrite(() => audit.afterWrite(callback));
-  const app = buildServer({ sessions, logger, version: options.version, stopping: () => stopping, afterWrite });
+  const app = buildServer({ sessions, logger, version: options.version, stopping: () => stopping, afterWrite, events });
   await listenOnSocket(app, places.socket);
   // A dead daemon's session sockets: nothing answers them any more.
   rmSync(exitsRoot, { recursive: true, force: true });

@@ -25,6 +25,8 @@ export interface RefreshDeps {
   isLive(session: Session): boolean;
   rewriteFiles(session: Session): Promise<void>;
   release(session: Session, lease: LiveLease): Promise<void>;
+  /** Tells the session's holder of the fresh lease and waits for it (its masker) to take it in. */
+  announce(session: Session, fresh: LiveLease): Promise<void>;
 }
 
 const RETRY_MS = 5_000;
@@ -59,6 +61,9 @@ async function refresh(session: Session, old: LiveLease, deps: RefreshDeps): Pro
     }
     return;
   }
+  // Before the lease is visible (session socket, files, credentials route): `broker run` masks it
+  // from the first byte the command could print.
+  await deps.announce(session, fresh);
   if (!deps.isLive(session)) {
     await deps.release(session, fresh);
     return;

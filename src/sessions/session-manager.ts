@@ -16,6 +16,8 @@ import type { Journal } from "./journal.js";
 import { journalLeases, mintAll, type LiveLease } from "./leases.js";
 import { checkEnvExpiry, envShortfalls } from "./env-delivery.js";
 import { scheduleRefresh } from "./refresh.js";
+import { missingProvider } from "./required-providers.js";
+import type { SessionEvents } from "./session-events.js";
 import type { RevocationQueue } from "./revocation.js";
 import type { SandboxHandle, SandboxSink } from "./sandbox-sink.js";
 import { sessionCredentials, sessionView } from "./session-view.js";
@@ -36,6 +38,8 @@ export interface SessionManagerDeps {
   openExits?: OpenExits;
   /** Host paths the daemon knows a box must hide: its state, policies and socket dirs. */
   hide?: string[];
+  /** Tells a session's holder of refreshes and of the end (GET /v1/sessions/{id}/events). */
+  events?: SessionEvents;
 }
 
 export interface Session {
@@ -120,6 +124,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const manager: SessionManager = {
     async open(request) {
       const policy = policyFor(request.task);
+      const unmet = missingProvider(policy, request.requires);
+      if (unmet) {
+        deps.audit.write({ event: "deny", task: policy.task, session: null, outcome: "denied", code: unmet.code, reason: unmet.message });
+        throw unmet;
+      }
       let plan: SessionPlan;
       try {
         plan = narrowRequest(policy, { ...(request.ttlSeconds !== undefined ? { ttlSeconds: request.ttlSeconds } : {}), ...(request.scope ? { scope: request.scope } : {}) });
@@ -239,6 +248,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       if (s.sandbox) s.sandbox.files = await deps.sandbox.write(s.sandbox, manager.view(s, false), manager.credentials(s));
     },
     release: (s: Session, lease: LiveLease) => releaseLeases(s, [lease]),
+    announce: (s: Session, fresh: LiveLease) =>
+      deps.events?.refresh(s.id, sessionCredentials({ ...s, leases: new Map([...s.leases, [fresh.provider, fresh]]) })) ?? Promise.resolve(),
   };
 
   function openExits(session: Session): Promise<SessionExits> {
@@ -247,6 +258,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   }
 
   async function endSession(session: Session, reason: EndReason): Promise<void> {
+    // The holder hears of it first, so that its command stops while credentials are revoked.
+    if (reason !== "failed-open") deps.events?.end(session.id, reason);
     // The box's ways out close first: nothing leaves through them while credentials are revoked.
     await session.exits?.close().catch((error: unknown) => deps.logger.log("error", "closing the session's sockets failed", { session: session.id, code: (error as NodeJS.ErrnoException).code ?? "ERR_INTERNAL" }));
     for (const timer of session.timers) clearTimeout(timer);

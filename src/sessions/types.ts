@@ -45,6 +45,8 @@ export interface OpenSessionRequest {
   confine?: boolean;
   /** Credentials the client puts in a process's environment, where no refresh reaches them. */
   envDelivery?: ("aws" | "github")[];
+  /** Providers the caller cannot do without (`broker mint --format credential-process`: aws); a task lacking one is refused before anything is minted. */
+  requires?: ("aws" | "github")[];
 }
 
 export type EndReason = "close" | "expire" | "revoke" | "shutdown" | "disconnect" | "failed-open";

@@ -9,9 +9,11 @@
  * time), while anything else the task minted (a GitHub token nobody here prints) is revoked.
  */
 import { BrokerClient } from "../../client/broker-client.js";
-import { parseCommandArgs, requireFlag, stringFlag } from "../args.js";
+import { BrokerError } from "../../errors.js";
+import { parseCommandArgs, stringFlag } from "../args.js";
 import { credentialProcessOutput } from "../aws-process-output.js";
 import type { CommandContext } from "../context.js";
+import { chooseSession, withInherited } from "../session-choice.js";
 
 const USAGE = "broker credential-process --task T [--ttl DUR]";
 
@@ -22,22 +24,26 @@ export default async function credentialProcess(ctx: CommandContext): Promise<nu
     return 0;
   }
   const client = new BrokerClient(parsed.places.socket);
-  const sessionId = ctx.env.BROKER_SESSION;
-  if (sessionId) {
-    const credentials = await client.credentials(sessionId);
+  const choice = await chooseSession(client, ctx.env, stringFlag(parsed, "task"));
+  if (!choice) throw new BrokerError("ERR_USAGE", "--task is required", { fix: `usage: ${USAGE}` });
+  if (choice.kind === "session") {
+    const credentials = await client.credentials(choice.id);
     ctx.stdout.write(`${credentialProcessOutput(credentials, ctx.env.BROKER_TASK ?? stringFlag(parsed, "task") ?? "?")}\n`);
     return 0;
   }
-  const task = requireFlag(parsed, "task", USAGE);
+  const { task } = choice;
   const ttl = stringFlag(parsed, "ttl");
   // Bound to this connection: if this process dies before closing it, the daemon ends it anyway.
-  const bound = await client.openBoundSession({ task, ...(ttl === undefined ? {} : { ttl }) });
+  // `requires`: a task without AWS is refused before a session opens, so none is left behind.
+  const bound = await client.openBoundSession({ task, requires: ["aws"], ...(ttl === undefined ? {} : { ttl }) }).catch((error: unknown) => {
+    throw withInherited(error, choice);
+  });
   try {
     ctx.stdout.write(`${credentialProcessOutput(bound.session.credentials ?? { env: {} }, task)}\n`);
-    // Should this fail, releasing the connection below ends the session all the same.
-    await client.closeSession(bound.session.id).catch(() => undefined);
     return 0;
   } finally {
+    // On every path, printed or not; should this fail, releasing the connection ends it all the same.
+    await client.closeSession(bound.session.id).catch(() => undefined);
     bound.release();
   }
 }

@@ -8,6 +8,7 @@ import type { GithubCredentials } from "../../providers/provider.js";
 import { BrokerError } from "../../errors.js";
 import { parseCommandArgs, stringFlag } from "../args.js";
 import type { CommandContext } from "../context.js";
+import { chooseSession, withInherited } from "../session-choice.js";
 
 const USAGE = "broker git-credential [--task T] get|store|erase";
 const NEAR_END_MS = 5 * 60_000;
@@ -27,13 +28,16 @@ export function parseGitAttributes(text: string): Record<string, string> {
   return attrs;
 }
 
-async function tokenForTask(client: BrokerClient, task: string): Promise<GithubCredentials | undefined> {
+/** A live session's token with time left, or a new session's. Returns the new session's id too, to end it should answering fail. */
+async function tokenForTask(client: BrokerClient, task: string): Promise<{ github: GithubCredentials | undefined; opened?: string }> {
   const live = (await client.listSessions()).filter((s) => s.task === task).sort((a, b) => b.expiresAt.localeCompare(a.expiresAt));
   for (const s of live) {
     const github = (await client.credentials(s.id).catch(() => null))?.github;
-    if (github && Date.parse(github.expiresAt) - Date.now() > NEAR_END_MS) return github;
+    if (github && Date.parse(github.expiresAt) - Date.now() > NEAR_END_MS) return { github };
   }
-  return (await client.openSession({ task })).credentials?.github;
+  // `requires`: a task without GitHub is refused before a session opens, so none is left behind.
+  const session = await client.openSession({ task, requires: ["github"] });
+  return { github: session.credentials?.github, opened: session.id };
 }
 
 export default async function gitCredential(ctx: CommandContext): Promise<number> {
@@ -50,13 +54,23 @@ export default async function gitCredential(ctx: CommandContext): Promise<number
   if (action !== "get") return 0;
 
   const client = new BrokerClient(parsed.places.socket);
-  const sessionId = ctx.env.BROKER_SESSION;
-  const task = stringFlag(parsed, "task");
-  if (!sessionId && !task) throw new BrokerError("ERR_USAGE", "no session: run inside `broker run` or pass --task T", { fix: `usage: ${USAGE}` });
-  const github = sessionId ? (await client.credentials(sessionId)).github : await tokenForTask(client, task!);
-  // Answer nothing for hosts that are not the session's GitHub: git then asks its next helper.
-  if (!github || attrs.host !== github.host || (attrs.protocol !== undefined && attrs.protocol !== github.scheme)) return 0;
-  const expiry = Math.floor(Date.parse(github.expiresAt) / 1000);
-  ctx.stdout.write(`protocol=${github.scheme}\nhost=${github.host}\nusername=x-access-token\npassword=${github.token}\npassword_expiry_utc=${expiry}\n`);
-  return 0;
+  const choice = await chooseSession(client, ctx.env, stringFlag(parsed, "task"));
+  if (!choice) throw new BrokerError("ERR_USAGE", "no session: run inside `broker run` or pass --task T", { fix: `usage: ${USAGE}` });
+  const { github, opened } =
+    choice.kind === "session"
+      ? { github: (await client.credentials(choice.id)).github, opened: undefined }
+      : await tokenForTask(client, choice.task).catch((error: unknown) => {
+          throw withInherited(error, choice);
+        });
+  try {
+    // Answer nothing for hosts that are not the session's GitHub: git then asks its next helper.
+    if (!github || attrs.host !== github.host || (attrs.protocol !== undefined && attrs.protocol !== github.scheme)) return 0;
+    const expiry = Math.floor(Date.parse(github.expiresAt) / 1000);
+    ctx.stdout.write(`protocol=${github.scheme}\nhost=${github.host}\nusername=x-access-token\npassword=${github.token}\npassword_expiry_utc=${expiry}\n`);
+    return 0;
+  } catch (error) {
+    // A session opened for an answer that never went out must not live on until its TTL.
+    if (opened) await client.closeSession(opened).catch(() => undefined);
+    throw error;
+  }
 }

@@ -28,20 +28,22 @@ export default async function mint(ctx: CommandContext): Promise<number> {
   }
   const request = await sessionRequestFromFlags(parsed, USAGE);
   const envDelivery = mintEnvDelivery(format);
+  // Checked by the daemon against the task before it opens anything.
+  if (format === "credential-process") request.requires = ["aws"];
   const client = new BrokerClient(parsed.places.socket);
   const session = await client.openSession(envDelivery.length > 0 ? { ...request, envDelivery } : request);
   printWarnings(ctx.stderr, session);
   try {
-    await printCredentials(ctx, format, session);
+    await printSession(ctx, session, format);
   } catch (error) {
-    // Nothing printed (an answer setting PATH, say): the session is of no use to anyone.
+    // Nobody got the credentials (or an answer set PATH, say): the session must not live on until its TTL.
     await client.closeSession(session.id).catch(() => undefined);
     throw error;
   }
   return 0;
 }
 
-async function printCredentials(ctx: CommandContext, format: string, session: SessionView): Promise<void> {
+async function printSession(ctx: CommandContext, session: SessionView, format: string): Promise<void> {
   const credentials = session.credentials ?? { env: {} };
   // The other formats' code is loaded only when asked for: `broker mint` is on agents' hot path.
   if (format === "json") printJson(ctx.stdout, session);

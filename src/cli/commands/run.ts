@@ -22,6 +22,7 @@ import { printWarnings, runEnvDelivery } from "../env-delivery.js";
 import { runChild, unconfinedLauncher, type Launcher } from "../run-child.js";
 import { credentialValues } from "../run-output.js";
 import { RUN_HELP, RUN_OPTIONS, RUN_USAGE as USAGE } from "../run-flags.js";
+import { followRunSession, SESSION_ENDED_EXIT, type OnSessionEnd } from "../run-session-end.js";
 import { sessionRequestFromFlags } from "../session-request.js";
 
 const UNCONFINED_WARNING =
@@ -56,6 +57,8 @@ export default async function run(ctx: CommandContext): Promise<number> {
   const envFilePath = stringFlag(parsed, "env-file");
   const envFile = envFilePath === undefined ? undefined : parseDotenv(await readEnvFile(envFilePath), envFilePath);
   const passEnv = (parsed.values["pass-env"] as string[] | undefined) ?? [];
+  const onEnd = stringFlag(parsed, "on-session-end") ?? "stop";
+  if (onEnd !== "stop" && onEnd !== "warn") throw new BrokerError("ERR_USAGE", `--on-session-end ${JSON.stringify(onEnd)}: must be stop or warn`, { fix: `usage: ${USAGE}` });
 
   const client = new BrokerClient(parsed.places.socket);
   const envDelivery = runEnvDelivery({ noEnv: parsed.values["no-env"] === true, awsEndpoint: parsed.values["aws-endpoint"] === true, ...(envFile ? { envFile } : {}) });
@@ -76,7 +79,11 @@ export default async function run(ctx: CommandContext): Promise<number> {
       .catch(() => undefined));
   let endpoint: { url: string; token: string; close(): Promise<void> } | undefined;
   let endpointDir: string | undefined;
+  let follower: Awaited<ReturnType<typeof followRunSession>> | undefined;
   try {
+    // Before CMD starts: no refresh or end may go unheard.
+    follower = await followRunSession(client, session.id, { stderr: ctx.stderr, onEnd: onEnd as OnSessionEnd });
+    const following = follower;
     const credentials = session.credentials ?? { env: {} };
     const extra = envFile === undefined ? {} : resolveEnvEntries(envFile, { ...session, credentials }, envFilePath);
     const home = ctx.env.HOME || homedir();
@@ -103,15 +110,21 @@ export default async function run(ctx: CommandContext): Promise<number> {
     };
     const launcher: Launcher = plan ? (stdio) => launchConfined(command, { box: plan.box, bridges: plan.bridges, env, stdio }) : unconfinedLauncher(command, env);
     const masking = parsed.values["no-masking"] !== true;
-    return await runChild(command, launcher, ctx, {
+    const code = await runChild(command, launcher, ctx, {
       secrets: masking ? credentialValues(credentials) : null,
-      fetch: () => client.credentials(session.id),
+      onMaskers: (add) => following.attachMaskers(add),
+      onStoppable: (stop) => following.attachStop(stop),
       // The session ends when CMD exits, not when its output does: a background child of CMD
       // may hold the pipes open long after; its output is still masked, but it has no session.
-      onExit: () => void endSession(),
+      onExit: () => {
+        following.close();
+        void endSession();
+      },
       notStarted: sandboxSetupFailed,
     });
+    return following.stoppedCmd() ? SESSION_ENDED_EXIT : code;
   } finally {
+    follower?.close();
     await endpoint?.close();
     if (endpointDir) rmSync(endpointDir, { recursive: true, force: true });
     await endSession();
