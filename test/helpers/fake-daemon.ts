@@ -27,6 +27,9 @@ const server = http.createServer((req, res) => {
     if (req.url === "/v1/health") return send(res, 200, { ok: true, version: "0.0.0", sessions: 1 });
     if (req.method === "POST" && req.url === "/v1/sessions") return send(res, 201, session);
     if (req.method === "DELETE") return send(res, 204);
+    // The event stream broker run follows: held open, nothing pushed (no refresh, no end).
+    if (req.method === "GET" && req.url.endsWith("/events")) return void res.writeHead(200, { "content-type": "application/x-ndjson" }).flushHeaders();
+    if (req.method === "POST" && req.url.endsWith("/events/ack")) return send(res, 204);
     if (req.url.endsWith("/credentials")) return send(res, 200, credentials);
     if (req.url === "/v1/sessions") return send(res, 200, [view]);
     return send(res, 200, view);
