@@ -48,6 +48,9 @@ export const CODES = {
   ERR_UPSTREAM_TIMEOUT: { status: 504, exit: Exit.upstream },
   ERR_JOURNAL: { status: 500, exit: Exit.error },
   ERR_INTERNAL: { status: 500, exit: Exit.error },
+  ERR_NATIVE_UNAVAILABLE: { status: 500, exit: Exit.error },
+  ERR_PASSPHRASE_FILE_UNSAFE: { status: 500, exit: Exit.error },
+  ERR_DAEMON_UNTRUSTED: { status: 503, exit: Exit.unreachable },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof CODES;
