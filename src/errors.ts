@@ -54,6 +54,12 @@ export const CODES = {
   ERR_SOCKET_UNTRUSTED: { status: 500, exit: Exit.error },
   /** A session answer that would set a variable changing what the command runs or trusts. */
   ERR_UNSAFE_ENV: { status: 502, exit: Exit.error },
+  /** The native addon (native/) is missing or broken on Linux: fail closed. */
+  ERR_NATIVE_UNAVAILABLE: { status: 500, exit: Exit.error },
+  /** --passphrase-file is readable or writable by others, or not the user's own. */
+  ERR_PASSPHRASE_FILE_UNSAFE: { status: 500, exit: Exit.error },
+  /** The client's own refusal of a daemon socket answered by another uid (SO_PEERCRED). */
+  ERR_DAEMON_UNTRUSTED: { status: 503, exit: Exit.unreachable },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof CODES;

@@ -34,6 +34,8 @@ export interface Health {
   ok: boolean;
   version: string;
   sessions: number;
+  /** Whether the kernel would write a core file of the daemon (absent from older daemons). */
+  coreDumps?: "on" | "off" | "unknown";
 }
 
 export class BrokerClient {

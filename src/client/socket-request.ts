@@ -87,7 +87,7 @@ export function socketRequest<T>(req: SocketRequest): Promise<SocketResponse<T>>
     // The request goes out only once the peer has been checked.
     socket.once("connect", () => {
       try {
-        checkDaemonPeer(socket);
+        checkDaemonPeer(socket, req.socketPath);
         socket.write(formatRequest({ method: req.method, path: req.path, ...(payload === undefined ? {} : { payload }), keepAlive: keepOpen }));
       } catch (error) {
         fail(error instanceof BrokerError ? error : new BrokerError("ERR_INTERNAL", (error as Error).message));

@@ -24,6 +24,8 @@ export interface ServerDeps {
   afterWrite: (callback: () => void) => void;
   /** Refresh and end events for sessions' holders (`broker run`). */
   events?: SessionEvents;
+  /** For `broker doctor`: whether the kernel would write a core of the daemon. */
+  coreDumps?: () => "on" | "off" | "unknown";
 }
 
 interface OpenBody {
@@ -80,7 +82,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     void reply.status(404).send({ error: error.toJSON() });
   });
 
-  app.get("/v1/health", { schema: { response: { 200: healthSchema } } }, async () => ({ ok: true, version: deps.version, sessions: deps.sessions.size() }));
+  app.get("/v1/health", { schema: { response: { 200: healthSchema } } }, async () => ({ ok: true, version: deps.version, sessions: deps.sessions.size(), coreDumps: deps.coreDumps?.() ?? "unknown" }));
 
   app.post<{ Body: OpenBody }>("/v1/sessions", { schema: { body: openSessionBody, response: { 201: sessionWithCredentialsSchema, ...errors } } }, async (request, reply) => {
     if (deps.stopping()) throw new BrokerError("ERR_DAEMON_STOPPING", "the daemon is shutting down", { fix: "start it again and retry" });

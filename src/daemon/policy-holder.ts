@@ -2,6 +2,7 @@
 import { BrokerError } from "../errors.js";
 import { loadPolicies } from "../policy/load-policies.js";
 import type { Policy } from "../policy/types.js";
+import { upstreamChanges } from "../policy/upstream-changes.js";
 import { formatProblem } from "../policy/validate-policy.js";
 import type { Logger } from "./logger.js";
 
@@ -27,7 +28,11 @@ export async function loadPolicyHolder(dir: string, logger: Logger): Promise<Pol
     current: () => policies,
     async reload() {
       try {
-        policies = await loadStrict(dir);
+        const next = await loadStrict(dir);
+        for (const change of upstreamChanges(policies, next)) {
+          logger.log("warn", "policy reload changes a task's upstream URL", { dir, task: change.task, field: change.field, old: change.old, new: change.new });
+        }
+        policies = next;
         logger.log("info", "policies reloaded", { dir, tasks: [...policies.keys()] });
         return true;
       } catch (error) {

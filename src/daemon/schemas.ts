@@ -110,7 +110,7 @@ export const errorSchema = {
 
 export const healthSchema = {
   type: "object",
-  properties: { ok: { type: "boolean" }, version: { type: "string" }, sessions: { type: "integer" } },
+  properties: { ok: { type: "boolean" }, version: { type: "string" }, sessions: { type: "integer" }, coreDumps: { type: "string", enum: ["on", "off", "unknown"] } },
 } as const;
 
 export const sessionIdParams = {

@@ -18,6 +18,7 @@ import { createSessionEvents } from "../sessions/session-events.js";
 import { createSessionManager } from "../sessions/session-manager.js";
 import { openStore } from "../store/open-store.js";
 import { createSandboxSink } from "../sinks/sandbox-sink-impl.js";
+import { isDumpable, makeNonDumpable } from "../native/process-controls.js";
 import { buildServer } from "./build-server.js";
 import { listenOnSocket } from "./listen.js";
 import { jsonLogger, type Logger } from "./logger.js";
@@ -42,9 +43,14 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   const { places } = options;
   const logger = options.logger ?? jsonLogger();
   const now = options.now ?? Date.now;
+  // Before any secret is read: no core file can hold one, and other processes of this user can
+  // read neither /proc/<pid>/environ (the passphrase, when given in the environment) nor mem.
+  makeNonDumpable();
   mkdirSync(places.stateDir, { recursive: true, mode: 0o700 });
 
   const store = await openStore(places, options.env);
+  // Read once; any child this daemon starts must not inherit it.
+  delete options.env.BROKER_STORE_PASSPHRASE;
   const policies = await loadPolicyHolder(places.policies, logger);
   const audit = openAuditLog(places.stateDir, { now, onError: (code, lost) => logger.log("error", "writing the audit log failed; serving on", { code, lost }) });
   const cipher = await loadHandleCipher(store, places.stateDir);
@@ -67,7 +73,11 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
 
   let stopping = false;
   const afterWrite = (callback: () => void) => journal.afterWrite(() => audit.afterWrite(callback));
-  const app = buildServer({ sessions, logger, version: options.version, stopping: () => stopping, afterWrite, events });
+  const coreDumps = () => {
+    const dumpable = isDumpable();
+    return dumpable === undefined ? "unknown" : dumpable ? "on" : "off";
+  };
+  const app = buildServer({ sessions, logger, version: options.version, stopping: () => stopping, afterWrite, events, coreDumps });
   await listenOnSocket(app, places.socket);
   // A dead daemon's session sockets: nothing answers them any more.
   rmSync(exitsRoot, { recursive: true, force: true });

@@ -4,7 +4,7 @@
  * here is not refused upstream for its shape.
  */
 import { isMap, isScalar, isSeq } from "yaml";
-import { duration, httpUrl, listOf, mapOf, secretName, text } from "./field-checks.js";
+import { duration, listOf, mapOf, secretName, text, upstreamUrl } from "./field-checks.js";
 import type { AwsPolicy } from "./types.js";
 import type { At, Check, Rules, Walk } from "./yaml-reader.js";
 import { asMap, deref, describe, lineOf, readFields, report } from "./yaml-reader.js";
@@ -100,7 +100,7 @@ export const AWS_RULES = {
   role_arn: {
     check: text({ pattern: ROLE_ARN, max: 2048, shape: "an IAM role ARN such as arn:aws:iam::111122223333:role/NAME" }),
   },
-  endpoint: { check: httpUrl },
+  endpoint: { check: upstreamUrl },
   external_id: {
     check: text({ pattern: EXTERNAL_ID, min: 2, max: 1224, shape: "2 to 1224 letters, digits and _ + = , . @ : / -" }),
   },

@@ -1,4 +1,5 @@
 /** Reusable checks for policy values: text, integers, durations, URLs, lists and mappings. */
+import { isIPv4 } from "node:net";
 import { isScalar, isSeq } from "yaml";
 import { formatDuration, parseDuration } from "../util/duration.js";
 import { SECRET_NAME } from "../store/secret-store.js";
@@ -68,19 +69,31 @@ export function duration(min: number, max: number): Check<number> {
   };
 }
 
-/** An absolute http(s) URL without credentials in it; returned without a trailing slash. */
-export const httpUrl: Check<string> = (walk, node, at) => {
-  const value = text({ max: 2048, shape: "an http(s) URL" })(walk, node, at);
+/** Hosts a plain-http upstream may name: this machine's own stand-ins (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(hostname: string): boolean {
+  if (hostname === "localhost" || hostname === "[::1]") return true;
+  return isIPv4(hostname) && hostname.startsWith("127.");
+}
+
+/**
+ * An upstream the daemon sends a signed request or a JWT to (`aws.endpoint`, `github.api_url`):
+ * an absolute https URL without credentials, query or fragment; plain http only to a loopback
+ * address. Returned without a trailing slash.
+ */
+export const upstreamUrl: Check<string> = (walk, node, at) => {
+  const value = text({ max: 2048, shape: "an https URL" })(walk, node, at);
   if (value === undefined) return undefined;
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    report(walk, at, "must be an absolute http(s) URL such as https://api.github.com");
+    report(walk, at, "must be an absolute https URL such as https://api.github.com");
     return undefined;
   }
-  if (url.protocol !== "https:" && url.protocol !== "http:") report(walk, at, `must use https (or http), found ${url.protocol}`);
-  else if (url.username || url.password) report(walk, at, "must not carry a user name or password; secrets belong in the store");
+  if (url.protocol !== "https:" && url.protocol !== "http:") report(walk, at, `must use https, found ${url.protocol}`);
+  else if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
+    report(walk, at, `must use https: the daemon sends its signed requests and tokens there (plain http only to 127.0.0.1, ::1 or localhost, for local stand-ins), found http://${url.host}`);
+  } else if (url.username || url.password) report(walk, at, "must not carry a user name or password; secrets belong in the store");
   else if (url.search || url.hash) report(walk, at, "must not have a query (?) or fragment (#)");
   else return value.replace(/\/+$/, "");
   return undefined;

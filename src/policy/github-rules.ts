@@ -1,6 +1,6 @@
 /** The `github:` section: which App installation, which repositories, which permissions. */
 import { isScalar } from "yaml";
-import { httpUrl, integer, listOf, secretName, text } from "./field-checks.js";
+import { upstreamUrl, integer, listOf, secretName, text } from "./field-checks.js";
 import { levelsFor, PERMISSION_NAMES, permissionProblem } from "./github-permissions.js";
 import { GITHUB_LOGIN, MAX_TOKEN_REPOSITORIES, repositoryNameProblem } from "./github-names.js";
 import type { GithubPolicy, PermissionLevel } from "./types.js";
@@ -43,7 +43,7 @@ export const permissionsMap: Check<Record<string, PermissionLevel>> = (walk, nod
 
 export const GITHUB_RULES = {
   app: { required: true, check: secretName },
-  api_url: { check: httpUrl },
+  api_url: { check: upstreamUrl },
   owner: { check: text({ pattern: GITHUB_LOGIN, shape: "a GitHub user or organization login (letters, digits, '-'; up to 39)" }) },
   installation_id: { check: integer(1, Number.MAX_SAFE_INTEGER) },
   repositories: {

@@ -1,5 +1,5 @@
 /** Picks the secret store named by Places (`--store` / BROKER_STORE) and opens it. */
-import { readFile } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { Places } from "../cli/places.js";
 import { BrokerError } from "../errors.js";
@@ -23,8 +23,9 @@ export async function readPassphrase(passphraseFile: string | undefined, env: No
   if (passphraseFile !== undefined) {
     let text: string;
     try {
-      text = await readFile(passphraseFile, "utf8");
+      text = await readPrivateFile(passphraseFile);
     } catch (error) {
+      if (error instanceof BrokerError) throw error;
       const code = (error as NodeJS.ErrnoException).code ?? "error";
       throw new BrokerError("ERR_STORE_PASSPHRASE_MISSING", `the passphrase file ${passphraseFile} could not be read (${code})`, {
         fix: PASSPHRASE_FIX,
@@ -41,4 +42,27 @@ export async function readPassphrase(passphraseFile: string | undefined, env: No
   const fromEnv = env.BROKER_STORE_PASSPHRASE;
   if (fromEnv) return fromEnv;
   throw new BrokerError("ERR_STORE_PASSPHRASE_MISSING", "the file store needs a passphrase and none was given", { fix: PASSPHRASE_FIX });
+}
+
+/** The passphrase file, read only if it is this user's and no one else may read or change it (checked on the open file). */
+async function readPrivateFile(path: string): Promise<string> {
+  const handle = await open(path, "r");
+  try {
+    const info = await handle.stat();
+    const uid = process.getuid?.();
+    const mode = (info.mode & 0o777).toString(8).padStart(4, "0");
+    if (uid !== undefined && info.uid !== uid) {
+      throw new BrokerError("ERR_PASSPHRASE_FILE_UNSAFE", `the passphrase file ${path} belongs to uid ${info.uid}, not to you (uid ${uid})`, {
+        fix: `make it yours and private: chown ${uid} ${path} && chmod 600 ${path}`,
+      });
+    }
+    if (uid !== undefined && (info.mode & 0o077) !== 0) {
+      throw new BrokerError("ERR_PASSPHRASE_FILE_UNSAFE", `the passphrase file ${path} has mode ${mode}: others may read or change it`, {
+        fix: `chmod 600 ${path}`,
+      });
+    }
+    return await handle.readFile("utf8");
+  } finally {
+    await handle.close();
+  }
 }

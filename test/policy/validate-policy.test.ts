@@ -71,6 +71,13 @@ describe("parsePolicy", () => {
     expect(parsePolicy("/p/demo.yaml", edit(3, "on_env_expiry: warn")).policy?.onEnvExpiry).toBeUndefined();
   });
 
+  it.each(["http://127.0.0.1:8080", "http://127.9.8.7/api/v3", "http://[::1]:9443", "http://localhost:3000", "https://ghe.example/api/v3"])("accepts %s as an upstream (https, or plain http to loopback for stand-ins)", (url) => {
+    const text = edit(10, `  owner: acme\n  api_url: ${url}`).replace("  role_arn:", `  endpoint: ${url}\n  role_arn:`);
+    const { policy, problems } = parsePolicy("/p/demo.yaml", text);
+    expect(problems).toEqual([]);
+    expect([policy?.aws?.endpoint, policy?.github?.apiUrl]).toEqual([url, url]);
+  });
+
   it("lowers the default ttl to a max_ttl below it", () => {
     expect(parsePolicy("/p/demo.yaml", edit(2, null).replace("max_ttl: 1h", "max_ttl: 5m")).policy?.ttlSeconds).toBe(300);
   });
@@ -131,6 +138,13 @@ describe("parsePolicy", () => {
     ["aws.role_arn short account", edit(7, "  role_arn: arn:aws:iam::1111:role/demo"), "7 aws.role_arn", /role ARN/],
     ["aws.endpoint not http", edit(7, "  endpoint: ftp://sts.example"), "7 aws.endpoint", /https/],
     ["aws.endpoint with a password", edit(7, "  endpoint: https://u:p@sts.example"), "7 aws.endpoint", /password/],
+    // Issue 15, reproduction 5: plain http to anything but loopback would carry signed requests and App JWTs in the clear.
+    ["aws.endpoint plain http to a private address", edit(7, "  endpoint: http://10.0.0.1"), "7 aws.endpoint", /must use https.*http:\/\/10\.0\.0\.1/],
+    ["aws.endpoint plain http to a public host", edit(7, "  endpoint: http://attacker.example:8080"), "7 aws.endpoint", /must use https/],
+    ["github.api_url plain http to a private address", edit(10, "  owner: acme\n  api_url: http://10.0.0.1/api/v3"), "11 github.api_url", /must use https/],
+    ["github.api_url plain http to a public host", edit(10, "  owner: acme\n  api_url: http://attacker.example"), "11 github.api_url", /must use https/],
+    ["github.api_url plain http to a name that starts like loopback", edit(10, "  owner: acme\n  api_url: http://127.0.0.1.attacker.example"), "11 github.api_url", /must use https/],
+    ["github.api_url plain http to an IPv4-mapped loopback", edit(10, "  owner: acme\n  api_url: http://[::ffff:127.0.0.1]"), "11 github.api_url", /must use https/],
     ["aws.external_id too short", edit(7, `${BASE[6]}\n  external_id: a`), "8 aws.external_id", /2 to 1224/],
     ["aws.external_id bad character", edit(7, `${BASE[6]}\n  external_id: "a b"`), "8 aws.external_id", /letters, digits/],
     ["aws.external_id without a role", edit(7, "  external_id: abc"), "7 aws.external_id", /role_arn/],

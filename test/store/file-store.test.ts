@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -100,6 +100,29 @@ describe("file store through the CLI", () => {
     const result = await runCli(["secret", "set", n, "--type", "generic", "--passphrase-file", file], { env: noEnvPass, input: "v" });
     expect(result.code).toBe(0);
     expect(await fileStore({ path: storePath, passphrase: PASSPHRASE }).get(n)).toEqual({ type: "generic", value: "v" });
+  });
+
+  it.each(["0640", "0604", "0620", "0602"])("refuses a --passphrase-file others may read or change (mode %s), naming the fix", async (mode) => {
+    const file = join(home.path, "pass");
+    writeFileSync(file, `${PASSPHRASE}\n`);
+    chmodSync(file, parseInt(mode, 8));
+    const result = await runCli(["secret", "set", name("pm"), "--type", "generic", "--passphrase-file", file], { env: { ...env, BROKER_STORE_PASSPHRASE: undefined }, input: "v" });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("ERR_PASSPHRASE_FILE_UNSAFE");
+    expect(result.stderr).toContain(`chmod 600 ${file}`);
+    expect(result.stderr).not.toContain(PASSPHRASE);
+    expect(existsSync(storePath)).toBe(false);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)("refuses a --passphrase-file that belongs to another user, even mode 0600", async () => {
+    const file = join(home.path, "pass");
+    writeFileSync(file, `${PASSPHRASE}\n`, { mode: 0o600 });
+    chownSync(file, 65534, 65534);
+    const result = await runCli(["secret", "set", name("po"), "--type", "generic", "--passphrase-file", file], { env: { ...env, BROKER_STORE_PASSPHRASE: undefined }, input: "v" });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("ERR_PASSPHRASE_FILE_UNSAFE");
+    expect(result.stderr).toMatch(/belongs to uid 65534/);
+    expect(existsSync(storePath)).toBe(false);
   });
 
   it("writes the file 0600 in a 0700 directory, encrypted as PBES2 JWE, and leaves no lock behind", async () => {

@@ -65,7 +65,9 @@ export async function runChecks(parsed: ParsedArgs, env: NodeJS.ProcessEnv): Pro
   checks.push(
     await check("daemon", async () => {
       const health = await new BrokerClient(places.socket).health();
-      return `answering on ${places.socket} (version ${health.version}, ${health.sessions} live session(s))`;
+      if (health.coreDumps === "on") fail(`the daemon on ${places.socket} could write a core file holding secrets`, "run a broker daemon of this version (it turns core dumps off at start), and restart it");
+      const cores = health.coreDumps === "off" ? "core dumps off" : "core dumps: unknown";
+      return `answering on ${places.socket} (version ${health.version}, ${health.sessions} live session(s), ${cores})`;
     }),
   );
   checks.push(await check("sandbox", async () => probeSandbox(env)));
