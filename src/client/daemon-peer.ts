@@ -10,8 +10,7 @@ import { BrokerError } from "../errors.js";
 import { peerCredentials } from "../native/process-controls.js";
 
 /** Call once `connect` has fired; throws ERR_DAEMON_UNTRUSTED for a peer of another uid. */
-export function checkDaemonPeer(socket: Socket, socketPath: string): void {
-  const uid = process.getuid?.();
+export function checkDaemonPeer(socket: Socket, socketPath: string, uid = process.getuid?.()): void {
   if (process.platform !== "linux" || uid === undefined) return;
   // node:net keeps the descriptor on its internal handle; a Pipe has one once connected.
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;

@@ -12,6 +12,8 @@ import { waitFor } from "../helpers/daemon.js";
 import { canCreateUsers, createThrowawayUser, type ThrowawayUser } from "../helpers/throwaway-user.js";
 import { tempDir } from "../helpers/tmp.js";
 
+const VICTIM_UID = 54321;
+
 const connected = (path: string): Promise<Socket> =>
   new Promise((resolve, reject) => {
     const socket = connect(path);
@@ -68,12 +70,22 @@ describe.skipIf(process.platform !== "linux")("checkDaemonPeer", () => {
       try {
         let thrown: unknown;
         try {
-          checkDaemonPeer(socket, path());
+          // As a non-root user would check it (the suite may run as root, who trusts the owner).
+          checkDaemonPeer(socket, path(), VICTIM_UID);
         } catch (error) {
           thrown = error;
         }
         expect(thrown).toMatchObject({ code: "ERR_DAEMON_UNTRUSTED", message: expect.stringContaining(`${path()} runs as uid ${other.uid} (pid ${fake.pid})`) });
         expect((thrown as { fix?: string }).fix).toMatch(/start your own `broker daemon`/);
+      } finally {
+        socket.destroy();
+      }
+    });
+
+    it("lets root use the socket it was pointed at when the socket's owner answers it", async () => {
+      const socket = await connected(path());
+      try {
+        expect(() => checkDaemonPeer(socket, path(), 0)).not.toThrow();
       } finally {
         socket.destroy();
       }
