@@ -6,10 +6,11 @@
  * loop share one write(2), made before the loop next waits. A failed write (a full disk, say) is
  * reported through `onError` with the count of lines lost so far; the daemon goes on serving.
  */
-import { closeSync, openSync } from "node:fs";
+import { closeSync, constants } from "node:fs";
 import { join } from "node:path";
 import { createFileAppender } from "../util/file-appender.js";
 import { isoTime } from "../util/iso-time.js";
+import { openPrivateFile } from "../util/private-dir.js";
 
 export type AuditEvent = "session.open" | "mint" | "refresh" | "deny" | "revoke" | "expire" | "session.close" | "recover" | "egress";
 
@@ -32,11 +33,16 @@ export interface AuditLogOptions {
   now?: () => number;
   /** Called on each failed write, with the errno code and the lines lost since the log was opened. */
   onError?: (code: string, lost: number) => void;
+  /** Test seam: opens the file (a test gives /dev/full, which the real open refuses as a symlink). */
+  openFile?: (path: string) => number;
 }
+
+const openFile = (path: string) => openPrivateFile(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, "the audit log");
 
 export function openAuditLog(stateDir: string, options: AuditLogOptions = {}): AuditLog {
   const now = options.now ?? Date.now;
-  const fd = openSync(join(stateDir, "audit.jsonl"), "a", 0o600);
+  // Never through a symlink or into a file with another name: the daemon would append to someone else's file.
+  const fd = (options.openFile ?? openFile)(join(stateDir, "audit.jsonl"));
   let closed = false;
   let lost = 0;
   const appender = createFileAppender(fd, (error, lines) => {

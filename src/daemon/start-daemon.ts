@@ -12,6 +12,7 @@ import type { Provider } from "../providers/provider.js";
 import { createStaticProvider } from "../providers/static.js";
 import { loadHandleCipher } from "../sessions/handle-cipher.js";
 import { openJournal } from "../sessions/journal.js";
+import { loadJournalMac, sandboxMarker } from "../sessions/journal-mac.js";
 import { recoverFromJournal } from "../sessions/recover.js";
 import { createRevocationQueue } from "../sessions/revocation.js";
 import { createSessionEvents } from "../sessions/session-events.js";
@@ -19,6 +20,7 @@ import { createSessionManager } from "../sessions/session-manager.js";
 import { openStore } from "../store/open-store.js";
 import { createSandboxSink } from "../sinks/sandbox-sink-impl.js";
 import { isDumpable, makeNonDumpable } from "../native/process-controls.js";
+import { checkPrivateDir } from "../util/private-dir.js";
 import { buildServer } from "./build-server.js";
 import { listenOnSocket } from "./listen.js";
 import { jsonLogger, type Logger } from "./logger.js";
@@ -47,6 +49,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   // read neither /proc/<pid>/environ (the passphrase, when given in the environment) nor mem.
   makeNonDumpable();
   mkdirSync(places.stateDir, { recursive: true, mode: 0o700 });
+  // Others able to write here could plant links or forge journal lines (the policy dir is checked as it loads).
+  checkPrivateDir(places.stateDir, "the state directory", "--state-dir DIR");
 
   const store = await openStore(places, options.env);
   // Read once; any child this daemon starts must not inherit it.
@@ -54,12 +58,13 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   const policies = await loadPolicyHolder(places.policies, logger);
   const audit = openAuditLog(places.stateDir, { now, onError: (code, lost) => logger.log("error", "writing the audit log failed; serving on", { code, lost }) });
   const cipher = await loadHandleCipher(store, places.stateDir);
-  const { journal, records, torn } = await openJournal(places.stateDir, (error) => logger.log("error", "writing the journal failed; serving on", { code: error.code ?? "EIO" }));
+  const mac = await loadJournalMac(store, places.stateDir);
+  const { journal, records, torn, rejected } = await openJournal(places.stateDir, mac, (error) => logger.log("error", "writing the journal failed; serving on", { code: error.code ?? "EIO" }));
   if (torn) logger.log("warn", "the journal had a torn or corrupt tail; recovered up to the last good record", {});
 
   const revocation = createRevocationQueue({ revokers: { github: revokeGithubToken }, journal, audit, logger, now });
-  const sandbox = createSandboxSink();
-  await recoverFromJournal(records, { journal, cipher, revocation, sandbox, audit, logger });
+  const sandbox = createSandboxSink(sandboxMarker(mac));
+  await recoverFromJournal(records, { journal, cipher, revocation, sandbox, audit, logger }, rejected);
 
   const providerDeps = { store, now };
   const providers: Provider[] = [createStaticProvider(providerDeps), createAwsProvider(providerDeps), createGithubProvider(providerDeps)] as Provider[];

@@ -2,6 +2,7 @@
 import { open, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { BrokerError } from "../errors.js";
+import { checkPrivateDir } from "../util/private-dir.js";
 import type { Policy, PolicyProblem } from "./types.js";
 import { parsePolicy } from "./validate-policy.js";
 
@@ -17,6 +18,8 @@ export interface LoadedPolicies {
 
 export async function loadPolicies(dir: string): Promise<LoadedPolicies> {
   const names = await listPolicyFiles(dir);
+  // After the listing, so a missing directory keeps its own message. Others able to write here could add a task.
+  checkPrivateDir(dir, "the policy directory", "--policies DIR");
   const policies = new Map<string, Policy>();
   const problems: PolicyProblem[] = [];
   for (const name of names) {

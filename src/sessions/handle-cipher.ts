@@ -18,8 +18,8 @@ export function journalKeyName(stateDir: string): string {
   return `${INTERNAL_PREFIX}journal-key-${createHash("sha256").update(stateDir).digest("hex").slice(0, 12)}`;
 }
 
-export async function loadHandleCipher(store: SecretStore, stateDir: string): Promise<HandleCipher> {
-  const name = journalKeyName(stateDir);
+/** A 32-byte key kept in the secret store under `name`, made on first use. */
+export async function loadStoredKey(store: SecretStore, name: string): Promise<Buffer> {
   let stored = await store.get(name);
   if (!stored) {
     await store.set(name, { type: "generic", value: randomBytes(32).toString("base64url") });
@@ -27,6 +27,11 @@ export async function loadHandleCipher(store: SecretStore, stateDir: string): Pr
   }
   const key = Buffer.from(stored?.value ?? "", "base64url");
   if (key.length !== 32) throw new Error("the journal key in the secret store is damaged");
+  return key;
+}
+
+export async function loadHandleCipher(store: SecretStore, stateDir: string): Promise<HandleCipher> {
+  const key = await loadStoredKey(store, journalKeyName(stateDir));
   return {
     // The compact JWE jose's CompactEncrypt makes ({"alg":"dir","enc":"A256GCM"}), made here in
     // one synchronous step: WebCrypto's two async jobs cost every GitHub mint two thread-pool trips.

@@ -11,16 +11,18 @@
  * past COMPACT_AT_BYTES (and past four times its size after the last compaction) it is replaced,
  * atomically, by a file of only those, so a daemon that runs for months keeps a small journal.
  */
-import { closeSync, constants, fdatasync, fsync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, constants, fdatasync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { promisify } from "node:util";
 import { createFileAppender, type FileAppender } from "../util/file-appender.js";
 import { groupCommit } from "../util/group-commit.js";
-import { encodeLine, parseJournal, type JournalRecord } from "./journal-format.js";
+import { checkPrivateFile, openPrivateFile } from "../util/private-dir.js";
+import { encodeLine, parseJournal, type JournalRecord, type Rejected } from "./journal-format.js";
+import type { JournalMac } from "./journal-mac.js";
 import { LiveRecords } from "./live-records.js";
 
-export { encodeLine, parseJournal, type JournalRecord } from "./journal-format.js";
+export { encodeLine, parseJournal, type JournalRecord, type Rejected } from "./journal-format.js";
 
 /** A journal past this size is compacted; at ~400 bytes a session, that is some 40,000 sessions. */
 export const COMPACT_AT_BYTES = 16 * 1024 * 1024;
@@ -42,9 +44,9 @@ function removeLeftoverTemps(stateDir: string): void {
 }
 
 /** Writes records to a descriptor, LINE_RECORDS to a line. */
-function writeAll(fd: number, records: JournalRecord[]): void {
+function writeAll(fd: number, records: JournalRecord[], mac: JournalMac): void {
   let text = "";
-  for (let i = 0; i < records.length; i += LINE_RECORDS) text += encodeLine(records.slice(i, i + LINE_RECORDS));
+  for (let i = 0; i < records.length; i += LINE_RECORDS) text += encodeLine(records.slice(i, i + LINE_RECORDS), mac);
   const bytes = Buffer.from(text);
   for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done);
 }
@@ -64,26 +66,43 @@ export interface Journal {
   close(): Promise<void>;
 }
 
+/**
+ * Opens `<stateDir>/journal.jsonl` (never through a symlink, never a file with another name) and
+ * reads it: `records` are the authenticated ones; `rejected` counts whole lines that were not.
+ */
 export async function openJournal(
   stateDir: string,
+  mac: JournalMac,
   onError: (error: NodeJS.ErrnoException) => void = () => undefined,
   compactAtBytes = COMPACT_AT_BYTES,
-): Promise<{ journal: Journal; records: JournalRecord[]; torn: boolean }> {
+): Promise<{ journal: Journal; records: JournalRecord[]; torn: boolean; rejected: Rejected }> {
   const path = join(stateDir, "journal.jsonl");
-  let fd = openSync(path, "a+", 0o600);
+  const encode = (records: JournalRecord[]) => encodeLine(records, mac);
+  let fd = openPrivateFile(path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, "the journal");
   removeLeftoverTemps(stateDir);
-  const { records, goodBytes, torn } = parseJournal(readFileSync(fd, "utf8"));
+  const { records, goodBytes, torn, rejected } = parseJournal(readFileSync(fd, "utf8"), mac);
   if (torn) {
     ftruncateSync(fd, goodBytes);
     fsyncSync(fd);
   }
   let live = new LiveRecords(records);
-  let appender: FileAppender<JournalRecord> = createFileAppender(fd, onError, encodeLine);
+  let appender: FileAppender<JournalRecord> = createFileAppender(fd, onError, encode);
   const syncs = groupCommit(() => datasync(fd));
   let closed = false;
 
   const tmp = `${path}.${process.pid}.tmp`;
-  const openTemp = () => openSync(tmp, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+  // Emptied only once fstat shows it is a lone file of ours: O_TRUNC would empty a planted hard link's target.
+  const openTemp = () => {
+    const next = openSync(tmp, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+    try {
+      checkPrivateFile(fstatSync(next), tmp, "the journal's temporary file");
+      ftruncateSync(next, 0);
+    } catch (error) {
+      closeSync(next);
+      throw error;
+    }
+    return next;
+  };
   const flushQuietly = () => {
     try {
       appender.flush();
@@ -106,7 +125,7 @@ export async function openJournal(
     renameSync(tmp, path);
     const old = fd;
     fd = next;
-    appender = createFileAppender(fd, onError, encodeLine);
+    appender = createFileAppender(fd, onError, encode);
     // An fsync of the old file may still be running: closing it now could give its number to another file.
     void syncs.idle().then(() => closeSync(old)).catch(() => undefined);
     try {
@@ -126,7 +145,7 @@ export async function openJournal(
     flushQuietly();
     const next = openTemp();
     try {
-      writeAll(next, recs);
+      writeAll(next, recs, mac);
       install(next);
     } catch (error) {
       discardTemp(next);
@@ -149,13 +168,13 @@ export async function openJournal(
     since = [];
     try {
       for (let i = 0; i < snapshot.length && !closed; i += LINE_RECORDS) {
-        writeAll(next, snapshot.slice(i, i + LINE_RECORDS));
+        writeAll(next, snapshot.slice(i, i + LINE_RECORDS), mac);
         await nextTurn();
       }
       await fsyncAsync(next);
       if (!closed) {
         flushQuietly();
-        writeAll(next, since);
+        writeAll(next, since, mac);
         install(next);
         return;
       }
@@ -212,5 +231,5 @@ export async function openJournal(
       closeSync(fd);
     },
   };
-  return { journal, records, torn };
+  return { journal, records, torn, rejected };
 }

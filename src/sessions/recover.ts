@@ -4,7 +4,7 @@
  * `recover`; then the journal is compacted to the leases still waiting for revocation.
  */
 import { isBrokerError } from "../errors.js";
-import type { JournalRecord } from "./journal.js";
+import type { JournalRecord, Rejected } from "./journal.js";
 import { LiveRecords, type LeaseRecord } from "./live-records.js";
 import type { SessionManagerDeps } from "./session-manager.js";
 
@@ -16,14 +16,20 @@ export interface RecoverResult {
   retrying: number;
 }
 
-export async function recoverFromJournal(records: JournalRecord[], deps: RecoverDeps): Promise<RecoverResult> {
+export async function recoverFromJournal(records: JournalRecord[], deps: RecoverDeps, rejected: Rejected = { lines: 0, first: null }): Promise<RecoverResult> {
+  if (rejected.lines > 0) {
+    // Whole lines the journal key does not vouch for (forged, or from before journal lines were
+    // authenticated): never acted on; the rewrite below drops them. What they say is not repeated.
+    deps.audit.write({ event: "recover", task: null, session: null, outcome: "rejected", reason: "unauthenticated", lines: rejected.lines, firstLine: rejected.first });
+    deps.logger.log("warn", "the journal held lines that fail their MAC; skipped them", { lines: rejected.lines, firstLine: rejected.first });
+  }
   const { sessions: open, leases } = new LiveRecords(records);
   const taskOf = (session: string) => open.get(session)?.task ?? null;
 
   await Promise.all(
     [...open.values()].map(async (s) => {
       if (s.sandbox) {
-        await deps.sandbox.removeLeftovers(s.sandbox).catch((error: unknown) =>
+        await deps.sandbox.removeLeftovers(s.sandbox, s.session).catch((error: unknown) =>
           deps.logger.log("error", "removing a dead session's files failed", { session: s.session, code: isBrokerError(error) ? error.code : "ERR_INTERNAL" }),
         );
       }

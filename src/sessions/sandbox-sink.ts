@@ -17,6 +17,6 @@ export interface SandboxSink {
   /** Writes (or atomically replaces) every file for the session; returns the relative paths. */
   write(handle: SandboxHandle, session: SessionView, credentials: SessionCredentials): Promise<string[]>;
   remove(handle: SandboxHandle): Promise<void>;
-  /** For crash recovery: removes whatever files of ours a dead session left. */
-  removeLeftovers(sandbox: { dir: string; tmp: boolean }): Promise<void>;
+  /** For crash recovery: removes whatever files of ours a dead session left (only beside its own session.json, or a tmp dir by our name). */
+  removeLeftovers(sandbox: { dir: string; tmp: boolean }, session: string): Promise<void>;
 }

@@ -7,11 +7,11 @@
  */
 import { randomBytes } from "node:crypto";
 import { constants as C } from "node:fs";
-import { type FileHandle, lstat, open, readdir, rename, rmdir, unlink } from "node:fs/promises";
+import { type FileHandle, lstat, open, readdir, readlink, rename, rmdir, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { DIR_FLAGS, TMP_FLAGS, closeAll, code, defaultStrategy, dirFrom, openChain, sameFile, splitRelPath, uid, unsafe, type Dir, type FileIdentity, type SafeWriteOptions, type SafeWriteStrategy } from "./sandbox-dirs.js";
 
-export { createTmpSandbox, defaultStrategy, openSandboxDir, type FileIdentity, type SafeWriteOptions, type SafeWriteStrategy } from "./sandbox-dirs.js";
+export { createTmpSandbox, defaultStrategy, isTmpSandboxPath, openSandboxDir, tmpSandboxRoot, type FileIdentity, type SafeWriteOptions, type SafeWriteStrategy } from "./sandbox-dirs.js";
 
 /** Writes `relPath` under `root` (0600, subdirectories 0700), atomically replacing what was there. */
 export async function writeSandboxFile(root: string, relPath: string, content: string | Uint8Array, options: SafeWriteOptions = {}): Promise<FileIdentity> {
@@ -87,6 +87,26 @@ export async function removeSandboxDir(dir: string, options: SafeWriteOptions = 
     await removeTree(parent, basename(full), strategy);
   } finally {
     await parent.handle.close();
+  }
+}
+
+/**
+ * Removes a `--sandbox-tmp` directory through the handle held since it was made: its entries go
+ * through `/proc/self/fd/N`, so a directory renamed away (and an empty one put in its place) is
+ * still the one emptied; then the directory itself, where it is now, if it is still that inode.
+ * Closes the handle.
+ */
+export async function removeHeldSandboxDir(dir: string, handle: FileHandle, options: SafeWriteOptions = {}): Promise<void> {
+  const strategy = options.strategy ?? defaultStrategy();
+  const held = dirFrom(handle, resolve(dir), strategy);
+  try {
+    for (const entry of await readdir(held.at("."))) await removeTree(held, entry, strategy);
+    const st = await handle.stat();
+    const now = strategy === "procfd" ? await readlink(`/proc/self/fd/${handle.fd}`) : resolve(dir);
+    const there = await lstat(now).catch(() => null);
+    if (there !== null && there.isDirectory() && sameFile(there, st)) await rmdir(now);
+  } finally {
+    await handle.close();
   }
 }
 

@@ -13,10 +13,10 @@
  * A symlink, file or FIFO planted where a subdirectory belongs is unlinked and the directory
  * recreated (unlinking never touches a target); a real directory not ours is refused.
  */
-import { constants as C, existsSync, type Stats } from "node:fs";
+import { constants as C, existsSync, lstatSync, mkdirSync, type Stats } from "node:fs";
 import { type FileHandle, mkdir, mkdtemp, open, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { BrokerError } from "../errors.js";
 
 // Windows lacks these flags and uids: there only the path checks remain.
@@ -35,6 +35,8 @@ export type SafeWriteStrategy = "procfd" | "paths";
 export interface SafeWriteOptions {
   /** Defaults to "procfd" where /proc/self/fd exists; "paths" is the portable fallback. */
   strategy?: SafeWriteStrategy;
+  /** The sandbox directory already opened (`--sandbox-tmp` keeps it open from creation to removal); not closed here. */
+  root?: FileHandle;
   /** Test seam: runs after each subdirectory is opened, to swap things under our feet. */
   afterOpenDir?: (relDir: string) => void | Promise<void>;
 }
@@ -47,7 +49,7 @@ export function defaultStrategy(): SafeWriteStrategy {
 }
 
 /** An opened directory, its path for messages, and how to name an entry inside it. */
-export type Dir = { handle: FileHandle; display: string; at(name: string): string };
+export type Dir = { handle: FileHandle; display: string; at(name: string): string; keep?: boolean };
 
 export function dirFrom(handle: FileHandle, display: string, strategy: SafeWriteStrategy): Dir {
   return { handle, display, at: (name) => (strategy === "procfd" ? `/proc/self/fd/${handle.fd}/${name}` : join(display, name)) };
@@ -97,9 +99,40 @@ export async function openSandboxDir(dir: string): Promise<string> {
   return root.display;
 }
 
-/** A fresh 0700 directory for `--sandbox-tmp`. */
-export async function createTmpSandbox(): Promise<string> {
-  return mkdtemp(join(tmpdir(), "broker-sandbox-"));
+/**
+ * The broker's own root for `--sandbox-tmp` directories: `<tmp>/broker-<uid>-sandboxes`, 0700 and
+ * ours, so what recovery finds there by name (TMP_SANDBOX) was made by us and nobody else.
+ */
+export function tmpSandboxRoot(): string {
+  return join(tmpdir(), `broker-${uid() ?? "user"}-sandboxes`);
+}
+const TMP_SANDBOX = /^broker-sandbox-[A-Za-z0-9]{6}$/;
+
+/** Whether `dir` is named as createTmpSandbox names them, right under the root. */
+export function isTmpSandboxPath(dir: string): boolean {
+  const full = resolve(dir);
+  return dirname(full) === tmpSandboxRoot() && TMP_SANDBOX.test(basename(full));
+}
+
+function ensureTmpRoot(): string {
+  const root = tmpSandboxRoot();
+  try {
+    mkdirSync(root, { mode: 0o700 });
+  } catch (error) {
+    if (code(error) !== "EEXIST") throw error;
+  }
+  const st = lstatSync(root);
+  const me = uid();
+  if (!st.isDirectory() || (me !== undefined && (st.uid !== me || (st.mode & 0o077) !== 0))) {
+    throw unsafe(`the --sandbox-tmp root ${root} is not a private directory of yours`, `set TMPDIR to a directory of yours, or remove ${root} if it is yours`);
+  }
+  return root;
+}
+
+/** A fresh 0700 directory for `--sandbox-tmp`, and a handle on it kept until it is removed. */
+export async function createTmpSandbox(): Promise<{ dir: string; handle: FileHandle }> {
+  const dir = await mkdtemp(join(ensureTmpRoot(), "broker-sandbox-"));
+  return { dir, handle: await open(dir, DIR_FLAGS) };
 }
 
 export function splitRelPath(relPath: string): { dirs: string[]; name: string } {
@@ -151,7 +184,7 @@ async function openSubdir(parent: Dir, name: string, create: boolean, strategy: 
 /** Opens root and the chain of subdirectories; closes everything if it fails. */
 export async function openChain(root: string, dirs: string[], create: boolean, options: SafeWriteOptions): Promise<Dir[] | null> {
   const strategy = options.strategy ?? defaultStrategy();
-  const chain = [await openRoot(root, strategy, create)];
+  const chain = [options.root ? { ...dirFrom(options.root, resolve(root), strategy), keep: true } : await openRoot(root, strategy, create)];
   try {
     for (const [i, name] of dirs.entries()) {
       const next = await openSubdir(chain[chain.length - 1] as Dir, name, create, strategy);
@@ -170,5 +203,5 @@ export async function openChain(root: string, dirs: string[], create: boolean, o
 }
 
 export async function closeAll(chain: Dir[]): Promise<void> {
-  await Promise.all(chain.map((d) => d.handle.close().catch(() => undefined)));
+  await Promise.all(chain.map((d) => (d.keep ? undefined : d.handle.close().catch(() => undefined))));
 }

@@ -51,9 +51,10 @@ function isoTime(time: string | number): string {
 
 /**
  * The sandbox files for a session, by path relative to the sandbox directory. Paths written
- * inside them use `sandboxPath`, where the directory is seen from inside the sandbox.
+ * inside them use `sandboxPath`, where the directory is seen from inside the sandbox. `marker`
+ * (in session.json) lets the daemon later tell the directory's files as its own.
  */
-export function renderSandboxFiles(session: SessionWithCredentials, sandboxPath: string): Record<string, string> {
+export function renderSandboxFiles(session: SessionWithCredentials, sandboxPath: string, marker?: string): Record<string, string> {
   const { aws, github } = session.credentials;
   const files: Record<string, string> = {};
   if (aws) {
@@ -65,7 +66,7 @@ export function renderSandboxFiles(session: SessionWithCredentials, sandboxPath:
     files["gh/hosts.yml"] = ghHostsFile(github);
   }
   files.env = formatDotenv(sessionEnvVars(session, sandboxPath));
-  files["session.json"] = `${JSON.stringify({ id: session.id, task: session.task, expiresAt: isoTime(session.expiresAt) }, null, 2)}\n`;
+  files["session.json"] = `${JSON.stringify({ id: session.id, task: session.task, expiresAt: isoTime(session.expiresAt), ...(marker ? { marker } : {}) }, null, 2)}\n`;
   return files;
 }
 

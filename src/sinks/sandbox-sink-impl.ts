@@ -1,33 +1,58 @@
 /** The daemon's sandbox sink: prepares the directory, writes a session's files, removes them. */
+import type { FileHandle } from "node:fs/promises";
 import { isAbsolute } from "node:path";
 import { BrokerError } from "../errors.js";
 import type { SandboxHandle, SandboxSink } from "../sessions/sandbox-sink.js";
-import { createTmpSandbox, openSandboxDir } from "./safe-write.js";
+import { checkSandboxContents, checkSandboxPlace, hasOurMarker, type SandboxMarker } from "./sandbox-claim.js";
+import { unsafe } from "./sandbox-dirs.js";
+import { createTmpSandbox, isTmpSandboxPath, openSandboxDir, removeHeldSandboxDir, removeSandboxDir } from "./safe-write.js";
 import { SANDBOX_FILES, removeSandbox, renderSandboxFiles, writeSandbox, type WrittenFiles } from "./sandbox-files.js";
 
-export function createSandboxSink(): SandboxSink {
+export function createSandboxSink(marker: SandboxMarker): SandboxSink {
   // What was written for each live sandbox, so removal deletes only files we wrote (same inode).
   const written = new WeakMap<SandboxHandle, WrittenFiles>();
+  // `--sandbox-tmp`: the directory held open from creation to removal, so a rename cannot keep a copy.
+  const held = new WeakMap<SandboxHandle, FileHandle>();
   return {
     async prepare(request) {
       checkSandboxRequest(request);
-      const dir = request.tmp ? await createTmpSandbox() : await openSandboxDir(request.dir ?? "");
-      return { dir, path: request.path ?? dir, tmp: request.tmp === true, files: [] };
+      if (request.tmp) {
+        const { dir, handle } = await createTmpSandbox();
+        const sandbox = { dir, path: request.path ?? dir, tmp: true, files: [] };
+        held.set(sandbox, handle);
+        return sandbox;
+      }
+      const dir = await openSandboxDir(request.dir ?? "");
+      await checkSandboxPlace(dir);
+      await checkSandboxContents(dir, marker);
+      return { dir, path: request.path ?? dir, tmp: false, files: [] };
     },
     async write(handle, session, credentials) {
-      const files = renderSandboxFiles({ id: session.id, task: session.task, expiresAt: session.expiresAt, credentials }, handle.path);
+      const files = renderSandboxFiles({ id: session.id, task: session.task, expiresAt: session.expiresAt, credentials }, handle.path, marker.mark(session.id));
       // Recorded file by file: a write refused halfway still leaves what it wrote removable.
       const identities = written.get(handle) ?? {};
       written.set(handle, identities);
-      await writeSandbox(handle.dir, files, {}, identities);
+      const root = held.get(handle);
+      await writeSandbox(handle.dir, files, root ? { root } : {}, identities);
       return Object.keys(files);
     },
     async remove(handle) {
+      const root = held.get(handle);
+      if (root) {
+        held.delete(handle);
+        return removeHeldSandboxDir(handle.dir, root);
+      }
       const identities = written.get(handle) ?? {};
-      await removeSandbox(handle.dir, Object.keys(identities), { removeDir: handle.tmp, written: identities });
+      await removeSandbox(handle.dir, Object.keys(identities), { written: identities });
     },
-    async removeLeftovers(sandbox) {
-      await removeSandbox(sandbox.dir, SANDBOX_FILES, { removeDir: sandbox.tmp });
+    async removeLeftovers(sandbox, session) {
+      // Only what we made: a tmp dir by our name under our root, files beside a session.json of that session.
+      if (sandbox.tmp) {
+        if (!isTmpSandboxPath(sandbox.dir)) throw unsafe(`the journal names ${sandbox.dir} as a --sandbox-tmp directory, but broker makes none there; left alone`, "check who wrote the journal");
+        return removeSandboxDir(sandbox.dir);
+      }
+      if (!(await hasOurMarker(sandbox.dir, marker, session))) return;
+      await removeSandbox(sandbox.dir, SANDBOX_FILES);
     },
   };
 }

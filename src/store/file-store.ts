@@ -5,11 +5,12 @@
  * error the existing file is left exactly as it was.
  */
 import { createDecipheriv, pbkdf2, randomBytes } from "node:crypto";
-import { statSync } from "node:fs";
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { constants, lstatSync, type Stats } from "node:fs";
+import { mkdir, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { BrokerError, isBrokerError } from "../errors.js";
+import { checkPrivateFile, NOFOLLOW } from "../util/private-dir.js";
 import { withFileLock } from "./file-lock.js";
 import { INTERNAL_PREFIX, SECRET_TYPES, type SecretEntry, type SecretStore, type StoredSecret } from "./secret-store.js";
 
@@ -116,13 +117,25 @@ async function readIfExists(path: string, known?: string): Promise<{ jwe: string
   try {
     // A daemon's every get lands here: one stat instead of open, fstat, read and close; made at
     // once (microseconds, from the inode cache) rather than through a thread-pool trip.
-    const info = statSync(path);
-    const key = `${info.ino}:${info.mtimeMs}:${info.ctimeMs}:${info.size}`;
-    if (key === known) return { jwe: "", key };
-    const jwe = await readFile(path, "utf8");
-    return { jwe: jwe.trim(), key };
+    // lstat: a symlink put in its place has another key, so it is opened (and refused) below.
+    const info = lstatSync(path);
+    const keyOf = (st: Stats) => `${st.ino}:${st.mtimeMs}:${st.ctimeMs}:${st.size}`;
+    if (keyOf(info) === known) return { jwe: "", key: known };
+    // Never through a symlink, and only a lone file of ours (a hard link's ctime changes the key).
+    const handle = await open(path, constants.O_RDONLY | NOFOLLOW);
+    try {
+      const st = await handle.stat();
+      checkPrivateFile(st, path, "the secret file");
+      return { jwe: (await handle.readFile("utf8")).trim(), key: keyOf(st) };
+    } finally {
+      await handle.close();
+    }
   } catch (error) {
+    if (isBrokerError(error)) throw error;
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ELOOP") {
+      throw new BrokerError("ERR_UNSAFE_PATH", `the secret file ${path} is a symlink; it was not opened`, { fix: `remove the link (rm ${path}) and restore the real file`, cause: error });
+    }
     if (code === "ENOENT") return null;
     throw new BrokerError("ERR_STORE_UNAVAILABLE", `the secret file ${path} could not be read (${code ?? "error"})`, {
       fix: `check that ${path} and its directory belong to you and are readable`,

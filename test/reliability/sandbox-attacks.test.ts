@@ -20,12 +20,16 @@ import { startWorld, type World } from "./support/world.js";
 const TASK = "sb";
 const RACE_SECONDS = 12;
 
-/** Each plants something in a fresh sandbox dir; `refused` when the session must be refused. */
+/**
+ * Each plants something in a fresh sandbox dir; `refused` when the session must be refused: a dir
+ * holding anything broker did not write is refused (the writer's own defences against such
+ * plants are played mid-session below, in test/run/planted.test.ts and test/sinks/safe-write.test.ts).
+ */
 const PLANTED: { name: string; refused: boolean; plant(sb: string, out: string, other: ThrowawayUser | null): void }[] = [
-  { name: "aws/git/gh dirs are symlinks to outside", refused: false, plant: (sb, out) => ["aws", "git", "gh"].forEach((d) => symlinkSync(join(out, d), join(sb, d))) },
+  { name: "aws/git/gh dirs are symlinks to outside", refused: true, plant: (sb, out) => ["aws", "git", "gh"].forEach((d) => symlinkSync(join(out, d), join(sb, d))) },
   {
     name: "every file is a symlink to an outside file",
-    refused: false,
+    refused: true,
     plant: (sb, out) => {
       ["aws", "git", "gh"].forEach((d) => mkdirSync(join(sb, d), { mode: 0o700 }));
       ["aws/credentials", "aws/config", "git/credentials", "gh/hosts.yml", "env", "session.json"].forEach((f) => symlinkSync(join(out, f), join(sb, f)));
@@ -33,7 +37,7 @@ const PLANTED: { name: string; refused: boolean; plant(sb: string, out: string, 
   },
   {
     name: "files are hardlinks of outside files",
-    refused: false,
+    refused: true,
     plant: (sb, out) => {
       mkdirSync(join(sb, "aws"), { mode: 0o700 });
       linkSync(join(out, "aws/credentials"), join(sb, "aws/credentials"));
@@ -42,14 +46,14 @@ const PLANTED: { name: string; refused: boolean; plant(sb: string, out: string, 
   },
   {
     name: "FIFOs where files and a directory belong",
-    refused: false,
+    refused: true,
     plant: (sb) => {
       mkdirSync(join(sb, "aws"), { mode: 0o700 });
       spawnSync("mkfifo", [join(sb, "env"), join(sb, "aws/credentials"), join(sb, "gh")]);
     },
   },
-  { name: "dangling symlink to a new outside file", refused: false, plant: (sb, out) => symlinkSync(join(out, "created-by-daemon"), join(sb, "session.json")) },
-  { name: "a file where a directory belongs", refused: false, plant: (sb) => writeFileSync(join(sb, "git"), "not a dir\n", { mode: 0o600 }) },
+  { name: "dangling symlink to a new outside file", refused: true, plant: (sb, out) => symlinkSync(join(out, "created-by-daemon"), join(sb, "session.json")) },
+  { name: "a file where a directory belongs", refused: true, plant: (sb) => writeFileSync(join(sb, "git"), "not a dir\n", { mode: 0o600 }) },
   {
     name: "a non-empty directory where a file belongs",
     refused: true,

@@ -1,18 +1,21 @@
 import { createHash } from "node:crypto";
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { encodeLine, openJournal, parseJournal, type JournalRecord } from "../../src/sessions/journal.js";
+import { journalMac } from "../../src/sessions/journal-mac.js";
 import { LiveRecords } from "../../src/sessions/live-records.js";
+import { crc32Hex } from "../../src/util/crc32.js";
 import { tempDir } from "../helpers/tmp.js";
 
 let dir: { path: string; cleanup: () => void };
 beforeEach(() => (dir = tempDir("broker-journal-")));
 afterEach(() => dir.cleanup());
 
+const mac = journalMac(Buffer.alloc(32, 7));
 const file = () => join(dir.path, "journal.jsonl");
-const onDisk = () => parseJournal(readFileSync(file(), "utf8"));
+const onDisk = () => parseJournal(readFileSync(file(), "utf8"), mac);
 const lines = () => readFileSync(file(), "utf8").split("\n").filter(Boolean);
 const open = (session: string): JournalRecord => ({ t: "open", session, task: "t", expiresAt: 1 });
 const close = (session: string): JournalRecord => ({ t: "close", session });
@@ -20,7 +23,7 @@ const lease = (session: string): JournalRecord => ({ t: "lease", session, lease:
 
 describe("the journal", () => {
   it("writes an unsynced record within the turn, and a synced one at once with everything queued before it, in order", async () => {
-    const { journal } = await openJournal(dir.path);
+    const { journal } = await openJournal(dir.path, mac);
     journal.appendUnsynced(open("a"));
     journal.appendUnsynced(open("b"));
     const synced = journal.append(lease("a"));
@@ -34,12 +37,12 @@ describe("the journal", () => {
   });
 
   it("serves concurrent synced appends (group commit) and reopens with every record", async () => {
-    const first = await openJournal(dir.path);
+    const first = await openJournal(dir.path, mac);
     const sessions = Array.from({ length: 50 }, (_, i) => `s${i}`);
     await Promise.all(sessions.map((s) => first.journal.append(open(s), lease(s))));
     for (const s of sessions) first.journal.appendUnsynced(close(s));
     await first.journal.close();
-    const again = await openJournal(dir.path);
+    const again = await openJournal(dir.path, mac);
     expect(again.torn).toBe(false);
     expect(again.records).toHaveLength(150);
     expect(again.records.filter((r) => r.t === "close").map((r) => r.session)).toEqual(sessions);
@@ -47,7 +50,7 @@ describe("the journal", () => {
   });
 
   it("keeps appending after a rewrite (recovery's compaction)", async () => {
-    const { journal } = await openJournal(dir.path);
+    const { journal } = await openJournal(dir.path, mac);
     journal.appendUnsynced(open("old"));
     await journal.rewrite([lease("kept")]);
     await journal.append(open("new"));
@@ -56,37 +59,59 @@ describe("the journal", () => {
   });
 
   it("writes the records of one turn as one checksummed line, and reads them back one by one", async () => {
-    const { journal } = await openJournal(dir.path);
+    const { journal } = await openJournal(dir.path, mac);
     journal.appendUnsynced(open("a"), lease("a"));
     journal.appendUnsynced(close("b"));
     await nextTurn();
     journal.appendUnsynced(close("a"));
     await journal.close();
     expect(lines()).toHaveLength(2);
-    expect(lines()[0]).toMatch(/^[0-9a-f]{8} \[\{"t":"open"/);
-    expect(onDisk()).toEqual({ records: [open("a"), lease("a"), close("b"), close("a")], goodBytes: readFileSync(file()).length, torn: false });
+    expect(lines()[0]).toMatch(/^[0-9a-f]{8} [0-9a-f]{64} \[\{"t":"open"/);
+    expect(onDisk()).toEqual({ records: [open("a"), lease("a"), close("b"), close("a")], goodBytes: readFileSync(file()).length, torn: false, rejected: { lines: 0, first: null } });
   });
 
   it("cuts the journal before a line whose checksum fails, batch and all", () => {
-    const good = encodeLine([open("a")]);
-    const batch = encodeLine([open("b"), lease("b"), close("b")]);
+    const good = encodeLine([open("a")], mac);
+    const batch = encodeLine([open("b"), lease("b"), close("b")], mac);
     writeFileSync(file(), good + batch.replace('"task":"t"', '"task":"x"'));
-    expect(onDisk()).toEqual({ records: [open("a")], goodBytes: Buffer.byteLength(good), torn: true });
+    expect(onDisk()).toEqual({ records: [open("a")], goodBytes: Buffer.byteLength(good), torn: true, rejected: { lines: 0, first: null } });
   });
 
-  it("still reads lines an earlier version wrote, checksummed with SHA-256", async () => {
+  it("skips whole lines its key did not sign (forged, or of an earlier version) and reads on", async () => {
+    const crcLine = (body: string) => `${crc32Hex(body)} ${body}\n`;
+    const forged = JSON.stringify({ t: "open", session: "forged", task: "t", expiresAt: 1, sandbox: { dir: "/home/victim", tmp: true } });
     const legacy = (record: JournalRecord) => {
       const json = JSON.stringify(record);
       return `${createHash("sha256").update(json).digest("hex").slice(0, 8)} ${json}\n`;
     };
-    writeFileSync(file(), legacy(open("old")) + legacy(lease("old")));
-    const { journal, records, torn } = await openJournal(dir.path);
-    expect({ records, torn }).toEqual({ records: [open("old"), lease("old")], torn: false });
-    await journal.append(close("old"));
+    writeFileSync(
+      file(),
+      encodeLine([open("a")], mac) +
+        crcLine(forged) + // an earlier version's line, or a forger's: a good CRC, no MAC
+        crcLine(`${"0".repeat(64)} ${forged}`) + // a MAC made up
+        encodeLine([open("b")], journalMac(Buffer.alloc(32, 8))) + // another key's
+        legacy(open("old")) +
+        encodeLine([close("a")], mac),
+    );
+    const { journal, records, torn, rejected } = await openJournal(dir.path, mac);
+    expect({ records, torn, rejected }).toEqual({ records: [open("a"), close("a")], torn: false, rejected: { lines: 4, first: 2 } });
     await journal.close();
-    expect(onDisk().records).toEqual([open("old"), lease("old"), close("old")]);
-    appendFileSync(file(), "0badc0de " + JSON.stringify(open("torn")) + "\n");
-    expect(onDisk().torn).toBe(true);
+  });
+
+  it("refuses a journal that is a symlink, and leaves its target whole", async () => {
+    const victim = join(dir.path, "victim");
+    writeFileSync(victim, "someone's precious file, no journal line in it");
+    symlinkSync(victim, file());
+    await expect(openJournal(dir.path, mac)).rejects.toMatchObject({ code: "ERR_UNSAFE_PATH" });
+    expect(readFileSync(victim, "utf8")).toBe("someone's precious file, no journal line in it");
+  });
+
+  it("refuses a journal that is a hard link to another file, and leaves that file whole", async () => {
+    const victim = join(dir.path, "victim");
+    writeFileSync(victim, "precious", { mode: 0o600 });
+    linkSync(victim, file());
+    await expect(openJournal(dir.path, mac)).rejects.toMatchObject({ code: "ERR_UNSAFE_PATH" });
+    expect(readFileSync(victim, "utf8")).toBe("precious");
   });
 
   describe("compaction", () => {
@@ -119,18 +144,18 @@ describe("the journal", () => {
 
     it("replaces a grown journal with its live records only, and goes on appending to the new file", async () => {
       const errors: unknown[] = [];
-      const { journal } = await openJournal(dir.path, (e) => errors.push(e), LIMIT);
+      const { journal } = await openJournal(dir.path, mac, (e) => errors.push(e), LIMIT);
       const { live, written } = await churn(journal);
       await nextTurn();
       // After a compaction the file holds the live records, and the next one comes once it passes
       // the limit or four times that size, plus what a few turns add while it runs. 200 sessions wrote far more.
-      const bytesOf = (records: JournalRecord[]) => Buffer.byteLength(records.map((r) => encodeLine([r])).join(""));
+      const bytesOf = (records: JournalRecord[]) => Buffer.byteLength(records.map((r) => encodeLine([r], mac)).join(""));
       const bound = Math.max(LIMIT, 4 * bytesOf(live)) + 4096;
       expect(statSync(file()).size).toBeLessThan(bound);
       expect(bytesOf(written)).toBeGreaterThan(2 * bound);
       journal.appendUnsynced(open("after"));
       await journal.close();
-      const again = await openJournal(dir.path);
+      const again = await openJournal(dir.path, mac);
       // Whatever compactions kept, the live set a restart recovers is exactly the one that was live.
       const recovered = new LiveRecords(again.records).records();
       expect(recovered).toEqual(expect.arrayContaining([...live, open("after")]));
@@ -142,7 +167,7 @@ describe("the journal", () => {
     it("keeps what is appended while it compacts, and leaves no temporary file behind", async () => {
       const errors: unknown[] = [];
       writeFileSync(join(dir.path, "journal.jsonl.4242.tmp"), "left by a daemon killed while compacting");
-      const { journal } = await openJournal(dir.path, (e) => errors.push(e), LIMIT);
+      const { journal } = await openJournal(dir.path, mac, (e) => errors.push(e), LIMIT);
       // 2,000 ended sessions, then 400 live ones: more lines than one turn writes while compacting.
       for (let i = 0; i < 2000; i++) journal.appendUnsynced(open(`d${i}`), close(`d${i}`));
       for (let i = 0; i < 400; i++) journal.appendUnsynced(open(`m${i}`), lease(`m${i}`));
@@ -157,7 +182,7 @@ describe("the journal", () => {
       for (const deadline = Date.now() + 5000; Date.now() < deadline && statSync(file()).size > full / 2; ) await sleep(5);
       expect(statSync(file()).size).toBeLessThan(full / 2);
       await journal.close();
-      const again = await openJournal(dir.path);
+      const again = await openJournal(dir.path, mac);
       const expected = new LiveRecords([...Array.from({ length: 390 }, (_, i) => [open(`m${i + 10}`), lease(`m${i + 10}`)]).flat(), open("trigger"), ...Array.from({ length: 10 }, (_, k) => open(`n${k}`))]);
       const recovered = new LiveRecords(again.records);
       expect([...recovered.sessions.keys()].sort()).toEqual([...expected.sessions.keys()].sort());
@@ -170,7 +195,7 @@ describe("the journal", () => {
       const errors: NodeJS.ErrnoException[] = [];
       const elsewhere = join(dir.path, "elsewhere");
       writeFileSync(elsewhere, "untouched");
-      const { journal } = await openJournal(dir.path, (e) => errors.push(e), LIMIT);
+      const { journal } = await openJournal(dir.path, mac, (e) => errors.push(e), LIMIT);
       symlinkSync(elsewhere, join(dir.path, `journal.jsonl.${process.pid}.tmp`));
       const all: JournalRecord[] = [];
       for (let i = 0; i < 100; i++) {
@@ -188,7 +213,7 @@ describe("the journal", () => {
 
     it("tries again only once the journal has grown fourfold after a failure", async () => {
       const errors: unknown[] = [];
-      const { journal } = await openJournal(dir.path, (e) => errors.push(e), LIMIT);
+      const { journal } = await openJournal(dir.path, mac, (e) => errors.push(e), LIMIT);
       mkdirSync(join(dir.path, `journal.jsonl.${process.pid}.tmp`));
       for (let i = 0; i < 120; i++) {
         journal.appendUnsynced(open(`d${i}`), close(`d${i}`));

@@ -62,7 +62,7 @@ describe("openSandboxDir", () => {
 
 describe("createTmpSandbox", () => {
   it("makes a fresh 0700 directory that removeSandboxDir removes with everything in it", async () => {
-    const dir = await createTmpSandbox();
+    const { dir, handle } = await createTmpSandbox();
     expect(mode(dir)).toBe(0o700);
     fs.writeFileSync(join(outside, "keep"), "outside");
     await writeSandboxFile(dir, "aws/credentials", "secret");
@@ -70,6 +70,7 @@ describe("createTmpSandbox", () => {
     fs.writeFileSync(join(dir, "agent/deep/notes"), "x");
     fs.symlinkSync(outside, join(dir, "agent/link-to-outside"));
     await removeSandboxDir(dir);
+    await handle.close();
     expect(fs.existsSync(dir)).toBe(false);
     expect(fs.readFileSync(join(outside, "keep"), "utf8")).toBe("outside");
   });

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, symlinkSync } from "node:fs";
+import { closeSync, openSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -75,9 +75,8 @@ describe("createFileAppender", () => {
 
 describe("openAuditLog", () => {
   it("goes on after a failed write and reports the lines lost so far", async () => {
-    symlinkSync("/dev/full", join(dir.path, "audit.jsonl"));
     const reports: Array<[string, number]> = [];
-    const audit = openAuditLog(dir.path, { onError: (code, lost) => reports.push([code, lost]) });
+    const audit = openAuditLog(dir.path, { onError: (code, lost) => reports.push([code, lost]), openFile: () => openSync("/dev/full", "a") });
     audit.write({ event: "deny", task: "t", session: null, outcome: "unknown-task" });
     audit.write({ event: "deny", task: "t", session: null, outcome: "unknown-task" });
     await nextTurn();
@@ -88,6 +87,14 @@ describe("openAuditLog", () => {
       ["ENOSPC", 3],
     ]);
     await audit.close(); // nothing queued: closing does not fail
+  });
+
+  it("refuses an audit log that is a symlink, and leaves its target whole", () => {
+    const victim = join(dir.path, "victim");
+    writeFileSync(victim, "precious");
+    symlinkSync(victim, join(dir.path, "audit.jsonl"));
+    expect(() => openAuditLog(dir.path)).toThrow(expect.objectContaining({ code: "ERR_UNSAFE_PATH" }));
+    expect(readFileSync(victim, "utf8")).toBe("precious");
   });
 
   it("writes `time` first, then the entry's fields as given, one JSON object per line", async () => {
