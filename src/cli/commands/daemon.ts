@@ -9,8 +9,14 @@ export default async function daemon(ctx: CommandContext): Promise<number> {
     ctx.stdout.write("usage: broker daemon [--socket PATH] [--policies DIR] [--state-dir DIR] [--store os|file] [--passphrase-file F]\n");
     return 0;
   }
-  const { startDaemon } = await import("../../daemon/start-daemon.js");
-  const running = await startDaemon({ places: parsed.places, env: ctx.env, version: packageVersion() });
+  const [{ startDaemon }, { jsonLogger }, { routeProcessWarnings }] = await Promise.all([
+    import("../../daemon/start-daemon.js"),
+    import("../../daemon/logger.js"),
+    import("../../daemon/process-warnings.js"),
+  ]);
+  const logger = jsonLogger();
+  routeProcessWarnings(logger);
+  const running = await startDaemon({ places: parsed.places, env: ctx.env, version: packageVersion(), logger });
   return new Promise((resolve) => {
     const stop = () => {
       process.off("SIGTERM", stop);
