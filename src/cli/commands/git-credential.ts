@@ -1,7 +1,8 @@
 /**
  * `broker git-credential get|store|erase`: a git credential helper. `get` answers with the GitHub
  * installation token of the session (BROKER_SESSION) or of `--task T`, only for that session's
- * GitHub host; `store` and `erase` do nothing (the broker, not git, owns these tokens).
+ * GitHub host, with `password_expiry_utc` at the earlier of the token's expiry and the session's
+ * end; `store` and `erase` do nothing (the broker, not git, owns these tokens).
  */
 import { BrokerClient } from "../../client/broker-client.js";
 import type { GithubCredentials } from "../../providers/provider.js";
@@ -27,13 +28,30 @@ export function parseGitAttributes(text: string): Record<string, string> {
   return attrs;
 }
 
-async function tokenForTask(client: BrokerClient, task: string): Promise<GithubCredentials | undefined> {
+/** A token and when git must stop using it: the token's expiry or its session's end, whichever comes first. */
+interface Answer {
+  github: GithubCredentials | undefined;
+  expiresAt: number;
+}
+
+const answer = (github: GithubCredentials | undefined, sessionExpiresAt: string): Answer => ({
+  github,
+  expiresAt: Math.min(github ? Date.parse(github.expiresAt) : Infinity, Date.parse(sessionExpiresAt)),
+});
+
+async function tokenForTask(client: BrokerClient, task: string): Promise<Answer> {
   const live = (await client.listSessions()).filter((s) => s.task === task).sort((a, b) => b.expiresAt.localeCompare(a.expiresAt));
   for (const s of live) {
-    const github = (await client.credentials(s.id).catch(() => null))?.github;
-    if (github && Date.parse(github.expiresAt) - Date.now() > NEAR_END_MS) return github;
+    const found = answer((await client.credentials(s.id).catch(() => null))?.github, s.expiresAt);
+    if (found.github && found.expiresAt - Date.now() > NEAR_END_MS) return found;
   }
-  return (await client.openSession({ task })).credentials?.github;
+  const opened = await client.openSession({ task });
+  return answer(opened.credentials?.github, opened.expiresAt);
+}
+
+async function tokenForSession(client: BrokerClient, id: string): Promise<Answer> {
+  const [credentials, session] = await Promise.all([client.credentials(id), client.getSession(id)]);
+  return answer(credentials.github, session.expiresAt);
 }
 
 export default async function gitCredential(ctx: CommandContext): Promise<number> {
@@ -53,10 +71,11 @@ export default async function gitCredential(ctx: CommandContext): Promise<number
   const sessionId = ctx.env.BROKER_SESSION;
   const task = stringFlag(parsed, "task");
   if (!sessionId && !task) throw new BrokerError("ERR_USAGE", "no session: run inside `broker run` or pass --task T", { fix: `usage: ${USAGE}` });
-  const github = sessionId ? (await client.credentials(sessionId)).github : await tokenForTask(client, task!);
+  const { github, expiresAt } = sessionId ? await tokenForSession(client, sessionId) : await tokenForTask(client, task!);
   // Answer nothing for hosts that are not the session's GitHub: git then asks its next helper.
   if (!github || attrs.host !== github.host || (attrs.protocol !== undefined && attrs.protocol !== github.scheme)) return 0;
-  const expiry = Math.floor(Date.parse(github.expiresAt) / 1000);
+  // The token is revoked when its session ends, so git must not keep it past either end.
+  const expiry = Math.floor(expiresAt / 1000);
   ctx.stdout.write(`protocol=${github.scheme}\nhost=${github.host}\nusername=x-access-token\npassword=${github.token}\npassword_expiry_utc=${expiry}\n`);
   return 0;
 }
