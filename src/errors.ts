@@ -4,7 +4,7 @@
  * message and the fix. Messages never carry a secret value.
  */
 
-/** Exit codes from CONTRACT.md. */
+/** Exit codes (docs/interface.md "Global flags and exit codes"). */
 export const Exit = { ok: 0, error: 1, usage: 2, denied: 3, unreachable: 4, upstream: 5 } as const;
 
 interface CodeInfo {

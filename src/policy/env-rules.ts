@@ -5,7 +5,7 @@ import type { Check, Rules } from "./yaml-reader.js";
 
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** Variables the broker sets itself (CONTRACT.md, "Environment given to broker run's command", and the sandbox `env` file). */
+/** Variables the broker sets itself (docs/interface.md "Environment" and the sandbox `env` file). */
 const RESERVED_ENV: readonly RegExp[] = [
   /^AWS_/,
   /^BROKER_/,
