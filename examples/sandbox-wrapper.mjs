@@ -10,10 +10,13 @@
 //   (after `npm run build`; from an installed package import from "broker/client")
 //
 // Inside: BROKER_SOCKET=/run/broker-session/session.sock, HTTP(S)_PROXY to a local socat that
-// forwards to the proxy, the session's files at /run/broker (`. /run/broker/env` for the rest).
+// forwards to the proxy, the session's files at /run/broker, and the variables of its `env` file
+// but the tokens: AWS_SHARED_CREDENTIALS_FILE, GH_CONFIG_DIR and git's credential helper point at
+// the files, which the daemon refreshes in place, so a session may outlive one token. (A token in
+// the environment dies at the first refresh, and gh prefers GH_TOKEN over its hosts.yml.)
 import { spawn } from "node:child_process";
 import { randomInt } from "node:crypto";
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { constants } from "node:os";
 import { dirname, join } from "node:path";
 import { BrokerClient, defaultSocketPath } from "../dist/client/index.js";
@@ -89,11 +92,25 @@ const args = [
   ...command,
 ];
 
+// The session's `env` file (`K=V`, `K='V'` or `K="V"` with backslash escapes), without the
+// values that expire with one token.
+const TOKEN_VARIABLES = new Set(["GH_TOKEN", "GITHUB_TOKEN", "GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION"]);
+const unquote = (v) =>
+  v.startsWith("'") ? v.slice(1, -1) : v.startsWith('"') ? v.slice(1, -1).replace(/\\(.)/g, (_, c) => ({ n: "\n", r: "\r" })[c] ?? c) : v;
+const fileVars = Object.fromEntries(
+  readFileSync(join(session.sandbox.dir, "env"), "utf8")
+    .split("\n")
+    .map((line) => /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line))
+    .filter((m) => m && !TOKEN_VARIABLES.has(m[1]) && !m[1].startsWith("BROKER_"))
+    .map((m) => [m[1], unquote(m[2])]),
+);
+
 // A clean environment, through bwrap's own env (never argv, where `ps` would show it).
 const proxy = `http://127.0.0.1:${port}`;
 const noProxy = "localhost,127.0.0.1,::1";
 const env = {
   ...Object.fromEntries(["PATH", "HOME", "TERM", "LANG"].filter((k) => process.env[k]).map((k) => [k, process.env[k]])),
+  ...fileVars,
   BROKER_SESSION: session.id,
   BROKER_TASK: session.task,
   BROKER_SANDBOX_DIR: "/run/broker",

@@ -4,7 +4,7 @@
  * message and the fix. Messages never carry a secret value.
  */
 
-/** Exit codes from CONTRACT.md. */
+/** Exit codes (docs/interface.md "Global flags and exit codes"). */
 export const Exit = { ok: 0, error: 1, usage: 2, denied: 3, unreachable: 4, upstream: 5 } as const;
 
 interface CodeInfo {
@@ -60,6 +60,8 @@ export const CODES = {
   ERR_PASSPHRASE_FILE_UNSAFE: { status: 500, exit: Exit.error },
   /** The client's own refusal of a daemon socket answered by another uid (SO_PEERCRED). */
   ERR_DAEMON_UNTRUSTED: { status: 503, exit: Exit.unreachable },
+  /** The daemon cannot create or use its state directory. */
+  ERR_STATE_DIR: { status: 500, exit: Exit.error },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof CODES;

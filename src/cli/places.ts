@@ -1,4 +1,4 @@
-/** Where things live (CONTRACT.md "Places"): flag, then environment, then the default. */
+/** Where things live (docs/interface.md "Places"): flag, then environment, then the default. */
 import { homedir } from "node:os";
 import { join } from "node:path";
 

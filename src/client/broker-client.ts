@@ -64,8 +64,16 @@ export class BrokerClient {
     return this.call<SessionView[]>("GET", task === undefined ? "/v1/sessions" : `/v1/sessions?task=${encodeURIComponent(task)}`);
   }
 
-  getSession(id: string): Promise<SessionView> {
-    return this.call<SessionView>("GET", `/v1/sessions/${encodeURIComponent(id)}`);
+  /** A session without credentials; on a session socket (inside a box), only its own. */
+  async getSession(id: string): Promise<SessionView> {
+    try {
+      return await this.call<SessionView>("GET", `/v1/sessions/${encodeURIComponent(id)}`);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== "ERR_SESSION_SCOPE") throw error;
+      const own = await this.call<SessionView>("GET", "/v1/session");
+      if (own.id !== id) throw error;
+      return own;
+    }
   }
 
   /** The task of session `id`: asked of the operator's socket, or of the session socket for its own session. */

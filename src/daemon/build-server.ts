@@ -1,5 +1,5 @@
 /**
- * The daemon's HTTP API (CONTRACT.md "Socket API"), built apart from `listen` so tests can
+ * The daemon's HTTP API (docs/interface.md "Socket API"), built apart from `listen` so tests can
  * inject requests or listen on a temp socket. Every error leaves as `{error:{code,message}}`.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -52,7 +52,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     clientErrorHandler: answerUnparsable,
     // A path with broken percent-encoding never reaches a route; answer it like any bad request.
     frameworkErrors: (_error, _request, reply: FastifyReply) => {
-      void reply.status(400).send({ error: new BrokerError("ERR_BAD_REQUEST", "the URL is not valid (broken percent-encoding)", { fix: "see the Socket API in the README" }).toJSON() });
+      void reply.status(400).send({ error: new BrokerError("ERR_BAD_REQUEST", "the URL is not valid (broken percent-encoding)", { fix: "see the socket API in docs/interface.md" }).toJSON() });
     },
   });
 
@@ -64,7 +64,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   // CONNECT never reaches a route: without a listener Node would drop the connection unanswered.
   app.server.on("connect", (request: IncomingMessage, socket: Socket) =>
-    answerRaw(socket, 404, "Not Found", new BrokerError("ERR_ROUTE_NOT_FOUND", `no route CONNECT ${(request.url ?? "").slice(0, 200)}`, { fix: "see the Socket API in the README" })),
+    answerRaw(socket, 404, "Not Found", new BrokerError("ERR_ROUTE_NOT_FOUND", `no route CONNECT ${(request.url ?? "").slice(0, 200)}`, { fix: "see the socket API in docs/interface.md" })),
   );
 
   // A caller that reads the audit log after an answer finds the lines that request wrote. Lines
@@ -78,7 +78,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     void reply.status(mapped.status).send({ error: mapped.toJSON() });
   });
   app.setNotFoundHandler((request, reply) => {
-    const error = new BrokerError("ERR_ROUTE_NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0]?.slice(0, 200)}`, { fix: "see the Socket API in the README" });
+    const error = new BrokerError("ERR_ROUTE_NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0]?.slice(0, 200)}`, { fix: "see the socket API in docs/interface.md" });
     void reply.status(404).send({ error: error.toJSON() });
   });
 
@@ -151,7 +151,7 @@ function bindToConnection(socket: Socket, response: ServerResponse, end: () => P
  */
 function answerUnparsable(error: Error & { code?: string }, socket: Socket): void {
   if (error.code === "ECONNRESET" || socket.destroyed) return;
-  const fix = "send HTTP/1.1 with JSON bodies; see the Socket API in the README";
+  const fix = "send HTTP/1.1 with JSON bodies; see the socket API in docs/interface.md";
   if (error.code === "HPE_HEADER_OVERFLOW") return answerRaw(socket, 431, "Request Header Fields Too Large", new BrokerError("ERR_BAD_REQUEST", "the request's headers are over 16 KiB", { fix }));
   if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") return answerRaw(socket, 408, "Request Timeout", new BrokerError("ERR_BAD_REQUEST", "the request did not arrive in time", { fix }));
   answerRaw(socket, 400, "Bad Request", new BrokerError("ERR_BAD_REQUEST", `not a valid HTTP/1.1 request (${(error.code ?? "unparsable").slice(0, 60)})`, { fix }));
@@ -169,7 +169,7 @@ function answerRaw(socket: Socket, status: number, reason: string, error: Broker
 function toBrokerError(error: FastifyError | BrokerError): BrokerError {
   if (isBrokerError(error)) return error;
   const fe = error as FastifyError;
-  if (fe.validation) return new BrokerError("ERR_BAD_REQUEST", `invalid request: ${fe.message.slice(0, 300)}`, { fix: "see the Socket API in the README for the body it takes" });
+  if (fe.validation) return new BrokerError("ERR_BAD_REQUEST", `invalid request: ${fe.message.slice(0, 300)}`, { fix: "see the socket API in docs/interface.md for the body it takes" });
   switch (fe.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return new BrokerError("ERR_BODY_TOO_LARGE", "request body is over 64 KiB", { fix: "send a smaller body" });

@@ -2,9 +2,10 @@
  * Wires the daemon together: store, policies, journal (recovering what a dead daemon left),
  * providers, sessions, the HTTP server on the socket, and the signals that stop or reload it.
  */
-import { mkdirSync, rmSync } from "node:fs";
+import { accessSync, constants, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { openAuditLog } from "../audit/audit-log.js";
+import { BrokerError } from "../errors.js";
 import type { Places } from "../cli/places.js";
 import { createAwsProvider } from "../providers/aws-sts.js";
 import { createGithubProvider, revokeGithubToken } from "../providers/github-app.js";
@@ -48,7 +49,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   // Before any secret is read: no core file can hold one, and other processes of this user can
   // read neither /proc/<pid>/environ (the passphrase, when given in the environment) nor mem.
   makeNonDumpable();
-  mkdirSync(places.stateDir, { recursive: true, mode: 0o700 });
+  prepareStateDir(places.stateDir);
   // Others able to write here could plant links or forge journal lines (the policy dir is checked as it loads).
   checkPrivateDir(places.stateDir, "the state directory", "--state-dir DIR");
 
@@ -104,4 +105,18 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       return stopped;
     },
   };
+}
+
+/** The state dir must be ours to write: say so with a fix, not as an EACCES from the audit log. */
+function prepareStateDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "error";
+    throw new BrokerError("ERR_STATE_DIR", `the state directory ${dir} cannot be used (${code})`, {
+      cause: error,
+      fix: `make it a directory of the daemon's user, mode 0700 (chown/chmod), or choose another --state-dir; a daemon in a container runs as the owner of its state mount (docker/README.md)`,
+    });
+  }
 }

@@ -1,5 +1,5 @@
 /**
- * Parses and validates one policy file (CONTRACT.md, "Policies"). Every problem is reported
+ * Parses and validates one policy file (docs/interface.md, "Policies"). Every problem is reported
  * with the line of its key, so `broker policy check` can print `file:line: field: problem`
  * for all of them at once; nothing here throws on bad input.
  */

@@ -1,4 +1,4 @@
-/** Where git and gh talk to for a given GitHub API URL (CONTRACT.md, sandbox `git/credentials`). */
+/** Where git and gh talk to for a given GitHub API URL (docs/interface.md, sandbox `git/credentials`). */
 import { BrokerError } from "../errors.js";
 
 export const DEFAULT_GITHUB_API_URL = "https://api.github.com";

@@ -5,7 +5,7 @@
  */
 import { isAbsolute, join, normalize } from "node:path";
 
-/** The usual credential places (issue "Containment", CONTRACT.md "Containment"). */
+/** The usual credential places (docs/containment.md). */
 export const HIDDEN_CREDENTIAL_PATHS = [
   "~/.aws",
   "~/.ssh",

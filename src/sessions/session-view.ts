@@ -1,4 +1,4 @@
-/** What the socket API shows of a session (CONTRACT.md "Socket API"), from its live leases. */
+/** What the socket API shows of a session (docs/interface.md "Socket API"), from its live leases. */
 import type { ProviderName } from "../providers/provider.js";
 import { isoTime } from "../util/iso-time.js";
 import type { Session } from "./session-manager.js";

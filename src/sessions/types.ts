@@ -1,4 +1,4 @@
-/** The session as the socket API shows it (CONTRACT.md "Socket API"). */
+/** The session as the socket API shows it (docs/interface.md "Socket API"). */
 import type { AwsCredentials, GithubCredentials } from "../providers/provider.js";
 
 export interface SessionCredentials {

@@ -1,6 +1,6 @@
 /**
- * The environment of `broker run`'s command (CONTRACT.md "Environment given to broker run's
- * command") and the variables of the sandbox `env` file, built from one place so they agree.
+ * The environment of `broker run`'s command (docs/interface.md "Environment") and the
+ * variables of the sandbox `env` file, built from one place so they agree.
  */
 import { BrokerError } from "../errors.js";
 import { envNameProblem } from "../policy/env-deny-list.js";

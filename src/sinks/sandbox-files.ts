@@ -1,5 +1,5 @@
 /**
- * The files a session writes into its sandbox directory (CONTRACT.md "Sandbox directory"):
+ * The files a session writes into its sandbox directory (docs/interface.md "Sandbox directory"):
  * what they say, and writing/removing them through safe-write.
  */
 import type { AwsCredentials, GithubCredentials } from "../providers/provider.js";

@@ -114,7 +114,7 @@ export async function startAwsFixture(policies: (endpoint: string) => Record<str
   };
 }
 
-/** `broker-<task>-<first 8 of the session id>`, as CONTRACT.md names STS sessions. */
+/** `broker-<task>-<first 8 of the session id>`, as docs/interface.md names STS sessions. */
 export const sessionName = (task: string, sessionId: string) => `broker-${task}-${sessionId.slice(0, 8)}`;
 
 /** The assumed-role ARN GetCallerIdentity answers for a session of the fixture's role. */

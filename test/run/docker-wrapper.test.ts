@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bwrapWorks, parseReport } from "../helpers/bwrap.js";
 import { CLI } from "../helpers/cli.js";
 import { startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
+import { githubPolicy, startGithubFixture, type GithubFixture } from "../helpers/github-fixture.js";
 import { tempDir } from "../helpers/tmp.js";
 import { startStandIn, type StandIn } from "./box-fixture.js";
 
@@ -102,6 +103,8 @@ describe("docker/broker-docker-run", () => {
     const sessionMount = argv.find((a) => a.endsWith(",dst=/run/broker-session,readonly"));
     expect(sessionMount).toBe(`type=bind,src=${join(d.root, "run", "s", seen.BROKER_SESSION!)},dst=/run/broker-session,readonly`);
     expect(argv[argv.indexOf("--network") + 1]).toBe("none");
+    // The session's files are 0600 and the operator's: the container runs as that uid.
+    expect(argv[argv.indexOf("--user") + 1]).toBe(`${process.getuid!()}:${process.getgid!()}`);
     for (const e of ["API_KEY", "BROKER_SESSION", "BROKER_SOCKET=/run/broker-session/session.sock", "HTTPS_PROXY=http://127.0.0.1:3128", "HTTP_PROXY=http://127.0.0.1:3128", "https_proxy=http://127.0.0.1:3128", "NO_PROXY=localhost,127.0.0.1,::1"]) {
       expect(argv[argv.indexOf(e) - 1], e).toBe("-e");
     }
@@ -139,5 +142,50 @@ describe("docker/broker-docker-run", () => {
     expect(r.proxied).toBe("listed stand-in");
     expect(r.leaked).toBe("0");
     expect(await d.client.listSessions()).toEqual([]);
+  });
+});
+
+// Issue 16, item 1: a token in the environment dies at the first refresh (and gh prefers it over
+// hosts.yml), so the wrapper hands the container the refreshed files and the variables that point
+// at them, not the token itself.
+describe("docker/broker-docker-run with a GitHub task", () => {
+  let f: GithubFixture;
+  const bin = tempDir("broker-fake-bin-");
+  const reportFile = join(bin.path, "report.json");
+  let env: NodeJS.ProcessEnv;
+  beforeAll(async () => {
+    f = await startGithubFixture((api) => ({ coder: githubPolicy("coder", api, "  repositories: [reports]\n  permissions: { contents: read }\n") }));
+    writeFileSync(join(bin.path, "broker"), `#!/bin/sh\nexec "${process.execPath}" -- "${CLI}" "$@"\n`);
+    writeFileSync(join(bin.path, "docker"), `#!${process.execPath}\n${FAKE_DOCKER}`);
+    for (const file of ["broker", "docker"]) chmodSync(join(bin.path, file), 0o755);
+    env = { ...f.daemon.env, PATH: `${bin.path}:${process.env.PATH}`, DOCKER_FAKE_REPORT: reportFile };
+  });
+  afterAll(async () => {
+    await f?.cleanup();
+    bin.cleanup();
+  });
+
+  const passed = (argv: string[]) => argv.flatMap((a, i) => (argv[i - 1] === "-e" ? [a.split("=")[0]!] : []));
+
+  it("passes gh's and git's file pointers, never GH_TOKEN or GITHUB_TOKEN", async () => {
+    const run = await runWrapper(["--task", "coder", "--", "agent-image", "gh", "pr", "list"], env);
+    expect(run.status, run.stderr).toBe(3);
+    const { argv, env: seen } = JSON.parse(readFileSync(reportFile, "utf8")) as Report;
+    const names = passed(argv);
+    expect(names).toEqual(expect.arrayContaining(["GH_CONFIG_DIR", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0", "BROKER_SESSION"]));
+    expect(names).not.toContain("GH_TOKEN");
+    expect(names).not.toContain("GITHUB_TOKEN");
+    expect(seen.GH_CONFIG_DIR).toBe("/run/broker/gh");
+    const token = f.stub.tokens.at(-1)!;
+    expect(argv.join(" ")).not.toContain(token.token);
+    expect(token.revokedAt).not.toBeNull();
+  });
+
+  it("passes the token too when asked to (BROKER_DOCKER_TOKEN_ENV=1), and no --user when BROKER_DOCKER_USER is empty", async () => {
+    const run = await runWrapper(["--task", "coder", "--", "agent-image", "gh", "pr", "list"], { ...env, BROKER_DOCKER_TOKEN_ENV: "1", BROKER_DOCKER_USER: "" });
+    expect(run.status, run.stderr).toBe(3);
+    const { argv } = JSON.parse(readFileSync(reportFile, "utf8")) as Report;
+    expect(passed(argv)).toEqual(expect.arrayContaining(["GH_TOKEN", "GITHUB_TOKEN", "GH_CONFIG_DIR"]));
+    expect(argv).not.toContain("--user");
   });
 });

@@ -61,6 +61,8 @@ describe.skipIf(!bwrapWorks())("examples/sandbox-wrapper.mjs", () => {
       `echo "proxied=$(curl -s --max-time 10 http://127.0.0.2:${listed.port}/)"`,
       `echo "unlisted=$(curl -s -o /dev/null -w "%{http_code}" --max-time 10 http://127.0.0.3:${unlisted.port}/)"`,
       'echo "envfile=$(test -r /run/broker/env && echo yes)"',
+      'echo "demo=$DEMO_TOKEN"',
+      'echo "sandboxdir=$BROKER_SANDBOX_DIR"',
       'echo "home_aws=$(ls -A "$HOME/.aws" 2>/dev/null | wc -l)"',
       'echo "leaked=$(env | grep -c -e DBUS_ -e OPERATOR_SECRET)"',
       "exit 7",
@@ -80,6 +82,9 @@ describe.skipIf(!bwrapWorks())("examples/sandbox-wrapper.mjs", () => {
     expect(report.proxied).toBe("listed stand-in");
     expect(report.unlisted).toBe("403");
     expect(report.envfile).toBe("yes");
+    // The env file's variables are in the box's environment, BROKER_* still the wrapper's own.
+    expect(report.demo).toBe(secret);
+    expect(report.sandboxdir).toBe("/run/broker");
     expect(report.home_aws).toBe("0");
     expect(report.leaked).toBe("0");
     expect(listed.seen).toEqual([`GET 127.0.0.2:${listed.port} /`]);

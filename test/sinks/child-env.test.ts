@@ -73,7 +73,7 @@ describe("buildChildEnv", () => {
 
   it("with --no-env sets only BROKER_* and still removes the operator's credentials", () => {
     const env = buildChildEnv(operator, session, { noEnv: true });
-    // AWS_REGION is a setting, not a credential: CONTRACT.md leaves it inherited.
+    // AWS_REGION is a setting, not a credential: docs/interface.md leaves it inherited.
     expect(env).toEqual({ PATH: "/usr/bin:/bin", HOME: "/home/op", AWS_REGION: "ap-south-1", BROKER_SESSION: "5f0c-session", BROKER_TASK: "report" });
   });
 

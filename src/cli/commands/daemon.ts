@@ -1,4 +1,5 @@
 /** `broker daemon`: run the daemon in the foreground until SIGTERM/SIGINT; SIGHUP reloads policies. */
+import { isBrokerError } from "../../errors.js";
 import { parseCommandArgs } from "../args.js";
 import type { CommandContext } from "../context.js";
 import { packageVersion } from "../version.js";
@@ -9,8 +10,25 @@ export default async function daemon(ctx: CommandContext): Promise<number> {
     ctx.stdout.write("usage: broker daemon [--socket PATH] [--policies DIR] [--state-dir DIR] [--store os|file] [--passphrase-file F]\n");
     return 0;
   }
-  const { startDaemon } = await import("../../daemon/start-daemon.js");
-  const running = await startDaemon({ places: parsed.places, env: ctx.env, version: packageVersion() });
+  const [{ startDaemon }, { jsonLogger }, { routeProcessWarnings }] = await Promise.all([
+    import("../../daemon/start-daemon.js"),
+    import("../../daemon/logger.js"),
+    import("../../daemon/process-warnings.js"),
+  ]);
+  const logger = jsonLogger();
+  routeProcessWarnings(logger);
+  let running: Awaited<ReturnType<typeof startDaemon>>;
+  try {
+    running = await startDaemon({ places: parsed.places, env: ctx.env, version: packageVersion(), logger });
+  } catch (error) {
+    // Its stderr is JSON lines, a failed start included: the message, the code and the fix.
+    if (!isBrokerError(error)) {
+      logger.log("error", `daemon not started: unexpected error: ${error instanceof Error ? error.message : String(error)}`, { code: "ERR_INTERNAL" });
+      return 1;
+    }
+    logger.log("error", `daemon not started: ${error.message}`, { code: error.code, ...(error.fix ? { fix: error.fix } : {}) });
+    return error.exitCode;
+  }
   return new Promise((resolve) => {
     const stop = () => {
       process.off("SIGTERM", stop);

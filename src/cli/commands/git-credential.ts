@@ -1,7 +1,8 @@
 /**
  * `broker git-credential get|store|erase`: a git credential helper. `get` answers with the GitHub
  * installation token of the session (BROKER_SESSION) or of `--task T`, only for that session's
- * GitHub host; `store` and `erase` do nothing (the broker, not git, owns these tokens).
+ * GitHub host, with `password_expiry_utc` at the earlier of the token's expiry and the session's
+ * end; `store` and `erase` do nothing (the broker, not git, owns these tokens).
  */
 import { BrokerClient } from "../../client/broker-client.js";
 import type { GithubCredentials } from "../../providers/provider.js";
@@ -28,16 +29,34 @@ export function parseGitAttributes(text: string): Record<string, string> {
   return attrs;
 }
 
-/** A live session's token with time left, or a new session's. Returns the new session's id too, to end it should answering fail. */
-async function tokenForTask(client: BrokerClient, task: string): Promise<{ github: GithubCredentials | undefined; opened?: string }> {
+/** A token and when git must stop using it: the token's expiry or its session's end, whichever comes first. */
+interface Answer {
+  github: GithubCredentials | undefined;
+  expiresAt: number;
+  /** A session opened for this answer, to end should answering fail. */
+  opened?: string;
+}
+
+const answer = (github: GithubCredentials | undefined, sessionExpiresAt: string): Answer => ({
+  github,
+  expiresAt: Math.min(github ? Date.parse(github.expiresAt) : Infinity, Date.parse(sessionExpiresAt)),
+});
+
+/** A live session's token with time left, or a new session's. */
+async function tokenForTask(client: BrokerClient, task: string): Promise<Answer> {
   const live = (await client.listSessions()).filter((s) => s.task === task).sort((a, b) => b.expiresAt.localeCompare(a.expiresAt));
   for (const s of live) {
-    const github = (await client.credentials(s.id).catch(() => null))?.github;
-    if (github && Date.parse(github.expiresAt) - Date.now() > NEAR_END_MS) return { github };
+    const found = answer((await client.credentials(s.id).catch(() => null))?.github, s.expiresAt);
+    if (found.github && found.expiresAt - Date.now() > NEAR_END_MS) return found;
   }
   // `requires`: a task without GitHub is refused before a session opens, so none is left behind.
   const session = await client.openSession({ task, requires: ["github"] });
-  return { github: session.credentials?.github, opened: session.id };
+  return { ...answer(session.credentials?.github, session.expiresAt), opened: session.id };
+}
+
+async function tokenForSession(client: BrokerClient, id: string): Promise<Answer> {
+  const [credentials, session] = await Promise.all([client.credentials(id), client.getSession(id)]);
+  return answer(credentials.github, session.expiresAt);
 }
 
 export default async function gitCredential(ctx: CommandContext): Promise<number> {
@@ -56,16 +75,17 @@ export default async function gitCredential(ctx: CommandContext): Promise<number
   const client = new BrokerClient(parsed.places.socket);
   const choice = await chooseSession(client, ctx.env, stringFlag(parsed, "task"));
   if (!choice) throw new BrokerError("ERR_USAGE", "no session: run inside `broker run` or pass --task T", { fix: `usage: ${USAGE}` });
-  const { github, opened } =
+  const { github, expiresAt, opened } =
     choice.kind === "session"
-      ? { github: (await client.credentials(choice.id)).github, opened: undefined }
+      ? await tokenForSession(client, choice.id)
       : await tokenForTask(client, choice.task).catch((error: unknown) => {
           throw withInherited(error, choice);
         });
   try {
     // Answer nothing for hosts that are not the session's GitHub: git then asks its next helper.
     if (!github || attrs.host !== github.host || (attrs.protocol !== undefined && attrs.protocol !== github.scheme)) return 0;
-    const expiry = Math.floor(Date.parse(github.expiresAt) / 1000);
+    // The token is revoked when its session ends, so git must not keep it past either end.
+    const expiry = Math.floor(expiresAt / 1000);
     ctx.stdout.write(`protocol=${github.scheme}\nhost=${github.host}\nusername=x-access-token\npassword=${github.token}\npassword_expiry_utc=${expiry}\n`);
     return 0;
   } catch (error) {
