@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createConnectionGate, holdOpen } from "../../src/daemon/connection-gate.js";
 import { connectionCaps, readOpenFileLimit } from "../../src/daemon/descriptor-budget.js";
+import { listenSessionSocket } from "../../src/daemon/session-socket.js";
 import { startTestDaemon, waitFor } from "../helpers/daemon.js";
 import { tempDir } from "../helpers/tmp.js";
 
@@ -123,6 +124,27 @@ describe("connection gate", () => {
     s.release();
     await waitFor(() => second.text().includes("ok"));
     await waitFor(() => s.gate.stats().bodyBytes === 0);
+  });
+});
+
+describe("session socket", () => {
+  it("counts its connections against the shared gate, at most perPeer for the box", async () => {
+    const dir = tempDir("broker-gate-session-");
+    const path = join(dir.path, "session.sock");
+    const gate = createConnectionGate({ total: 100, bodyBudget: 1000, bodyLimit: 600 });
+    const view = { id: "s1", task: "t", createdAt: "", expiresAt: "" } as never;
+    const server = await listenSessionSocket(path, { version: "test", view: () => view, credentials: () => ({ env: {} }) as never }, { gate, scope: "session:s1", perPeer: 2 });
+    cleanups.push(() => {
+      server.closeAllConnections();
+      server.close();
+      dir.cleanup();
+    });
+    const idle = [raw(path), raw(path)];
+    await waitFor(() => gate.stats().connections === 2);
+    expect((await get(path, "/v1/health")).status).toBe(200);
+    await idle[0]!.closed;
+    expect(idle[0]!.text()).toContain("ERR_BUSY");
+    expect(gate.stats().evicted).toBe(1);
   });
 });
 
