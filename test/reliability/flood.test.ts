@@ -98,7 +98,7 @@ describe("connection flood", () => {
   it(`keeps serving through ${CONNECTIONS} idle, slowloris and half-body connections`, async () => {
     const pid = w.daemon.process.pid!;
     const idleRss = rssKiB(pid);
-    const bound = await w.daemon.client.openBoundSession({ task: "flood" });
+    const bound = await w.daemon.client.openBoundSession({ task: "flood", ttl: "10m" });
     const cpuBefore = cpuSeconds(pid);
     startFlood();
     const started = performance.now();
