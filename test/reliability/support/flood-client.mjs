@@ -3,7 +3,7 @@
 // socket, a third each idle (never a byte), slowloris (a request head one header every 3 s) and
 // half-body (a whole head announcing 64 KiB, then 48 KiB of body, then nothing), opened at about
 // 500 a second, and held until the daemon closes them; one the kernel turned away (EAGAIN: the
-// accept queue is full) is tried again 2 s later, so every one of them reaches the daemon.
+// accept queue is full) is tried again 2, 4, then every 8 s, so every one of them reaches the daemon.
 // Prints its counts as one JSON line per second and once more on SIGTERM.
 import { connect } from "node:net";
 
@@ -16,7 +16,7 @@ const stats = { attempts: 0, held: 0, busy: 0, timedOut: 0, otherAnswers: 0, err
 const body = `{"task":"flood","pad":"${"x".repeat(48 * 1024)}`;
 let stopping = false;
 
-function open(n) {
+function open(n, tries = 0) {
   if (stopping) return;
   stats.attempts += 1;
   const kind = kinds[n % 3];
@@ -48,7 +48,7 @@ function open(n) {
     if (answer.includes("ERR_BUSY")) stats.busy += 1;
     else if (answer.startsWith("HTTP/1.1 408")) stats.timedOut += 1;
     else if (answer !== "") stats.otherAnswers += 1;
-    if (!connected) setTimeout(() => open(n), RETRY_MS + Math.floor(Math.random() * 500));
+    if (!connected) setTimeout(() => open(n, tries + 1), RETRY_MS * 2 ** Math.min(tries, 2) + Math.floor(Math.random() * 500));
   });
 }
 
