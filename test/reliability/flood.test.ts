@@ -1,6 +1,6 @@
 /**
  * Connection flood (issue 15, reproduction 2): 20,000 idle, slowloris and half-body connections
- * against a real daemon, opened from a few child processes at 2,000 a second and held (one the
+ * against a real daemon, opened from a few child processes at 1,000 a second and held (one the
  * kernel turns away is tried again) for FLOOD_SECONDS. Meanwhile `/v1/health`, on a new connection each time, answers 200
  * within 100 ms; sessions open and close; a session bound to its connection (as `broker run`
  * holds one) outlives the flood; a session's TTL revocation reaches the GitHub stand-in on time;

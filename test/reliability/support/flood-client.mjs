@@ -2,7 +2,7 @@
 // One process of the connection flood (flood.test.ts): holds COUNT connections to the daemon's
 // socket, a third each idle (never a byte), slowloris (a request head one header every 3 s) and
 // half-body (a whole head announcing 64 KiB, then 48 KiB of body, then nothing), opened at about
-// 500 a second, and held until the daemon closes them; one the kernel turned away (EAGAIN: the
+// 250 a second, and held until the daemon closes them; one the kernel turned away (EAGAIN: the
 // accept queue is full) is tried again 2, 4, then every 8 s, so every one of them reaches the daemon.
 // Prints its counts as one JSON line per second and once more on SIGTERM.
 import { connect } from "node:net";
@@ -10,7 +10,7 @@ import { connect } from "node:net";
 const [socketPath, countText] = process.argv.slice(2);
 const COUNT = Number(countText);
 const RETRY_MS = 2_000;
-const BATCH = 50;
+const BATCH = 25;
 const kinds = ["idle", "slowloris", "half-body"];
 const stats = { attempts: 0, held: 0, busy: 0, timedOut: 0, otherAnswers: 0, errors: {} };
 const body = `{"task":"flood","pad":"${"x".repeat(48 * 1024)}`;
