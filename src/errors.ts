@@ -62,6 +62,8 @@ export const CODES = {
   ERR_DAEMON_UNTRUSTED: { status: 503, exit: Exit.unreachable },
   /** The daemon cannot create or use its state directory. */
   ERR_STATE_DIR: { status: 500, exit: Exit.error },
+  /** The daemon is at its connection or body budget (a flood of slow clients). */
+  ERR_BUSY: { status: 503, exit: Exit.unreachable },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof CODES;

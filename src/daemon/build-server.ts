@@ -10,6 +10,7 @@ import type { SessionEvents } from "../sessions/session-events.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import type { OpenSessionRequest } from "../sessions/types.js";
 import { parseDuration } from "../util/duration.js";
+import { holdOpen } from "./connection-gate.js";
 import type { Logger } from "./logger.js";
 import { registerEventRoutes } from "./session-events-route.js";
 import { credentialsSchema, errorSchema, healthSchema, openSessionBody, sessionIdParams, sessionSchema, sessionWithCredentialsSchema } from "./schemas.js";
@@ -135,12 +136,15 @@ function requestedTtl(ttl: number | string): number {
 
 /**
  * `bind: "connection"`: the session ends when the connection that created it closes. The server
- * would otherwise close an idle keep-alive connection after a few seconds, so that timeout is lifted.
+ * would otherwise close an idle keep-alive connection after a few seconds, or let a newcomer take
+ * its place at the connection cap, so it is held open.
  */
 function bindToConnection(socket: Socket, response: ServerResponse, end: () => Promise<void>): void {
   const onClose = () => void end().catch(() => undefined);
   if (socket.destroyed) return onClose();
   socket.once("close", onClose);
+  holdOpen(socket);
+  // Node sets the keep-alive timeout once the answer is written: lift it again.
   response.once("finish", () => socket.setTimeout(0));
 }
 

@@ -38,7 +38,9 @@ export async function listenOnSocket(app: FastifyInstance, path: string): Promis
   // The socket is created 0600 from the start (umask), so there is no moment it is open to others.
   const previous = process.umask(0o177);
   try {
-    await app.listen({ path });
+    // A deep accept queue, so a burst of connections waits to be admitted (or refused with a code) by
+    // the connection gate instead of being turned away by the kernel (EAGAIN).
+    await app.listen({ path, backlog: 4096 });
   } finally {
     process.umask(previous);
   }

@@ -10,6 +10,7 @@
 import type { FastifyInstance } from "fastify";
 import type { SessionEvent, SessionEvents } from "../sessions/session-events.js";
 import type { SessionManager } from "../sessions/session-manager.js";
+import { holdOpen } from "./connection-gate.js";
 import { errorSchema, sessionIdParams } from "./schemas.js";
 
 const ackBody = {
@@ -32,8 +33,9 @@ export function registerEventRoutes(app: FastifyInstance, deps: { sessions: Sess
     }
     const socket = request.raw.socket;
     reply.hijack();
-    // Exempt from every idle timeout: the stream is quiet for as long as nothing happens.
-    socket.setTimeout(0);
+    // Exempt from the idle timeout and never given way at the connection cap: the stream is
+    // quiet for as long as nothing happens.
+    holdOpen(socket);
     socket.write("HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ncache-control: no-store\r\nconnection: close\r\n\r\n");
     const send = (event: SessionEvent) => {
       if (!socket.writable) return;

@@ -13,7 +13,7 @@ import { egressDecider, egressHint } from "../egress/egress-allow.js";
 import { startEgressProxy, type EgressProxy } from "../egress/forward-proxy.js";
 import type { Policy } from "../policy/types.js";
 import type { SessionCredentials, SessionView } from "../sessions/types.js";
-import { listenSessionSocket } from "./session-socket.js";
+import { listenSessionSocket, type SessionSocketLimits } from "./session-socket.js";
 
 export interface SessionExits {
   dir: string;
@@ -31,6 +31,8 @@ export interface SessionExitsDeps {
   audit: AuditLog;
   /** The operator's own proxy, which the daemon's outbound connections go through (chaining). */
   upstreamProxy?: URL;
+  /** The daemon's connection gate: a session socket's connections count against its total. */
+  limits?: { gate: SessionSocketLimits["gate"]; perSession: number };
 }
 
 export interface ExitsRequest {
@@ -61,7 +63,8 @@ export function sessionExitsOpener(deps: SessionExitsDeps): OpenExits {
       rmSync(dir, { recursive: true, force: true });
     };
     try {
-      server = await listenSessionSocket(join(dir, "session.sock"), { version: deps.version, view: session.view, credentials: session.credentials });
+      const limits = deps.limits ? { gate: deps.limits.gate, scope: `session:${session.id}`, perPeer: deps.limits.perSession } : undefined;
+      server = await listenSessionSocket(join(dir, "session.sock"), { version: deps.version, view: session.view, credentials: session.credentials }, limits);
       const { policy } = session;
       const decide = egressDecider({ ...(policy.egress ? { egress: policy.egress } : {}), ...(policy.github ? { github: policy.github } : {}), ...(policy.aws ? { aws: policy.aws } : {}) });
       proxy = await startEgressProxy({

@@ -7,6 +7,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { BrokerError } from "../errors.js";
 import type { SessionCredentials, SessionView } from "../sessions/types.js";
+import type { ConnectionGate } from "./connection-gate.js";
+import { applyServerTimeouts } from "./server-timeouts.js";
 
 export interface SessionApi {
   view(): SessionView;
@@ -40,7 +42,14 @@ function answer(api: SessionApi, req: IncomingMessage, res: ServerResponse): voi
   refuse(res, req);
 }
 
-export async function listenSessionSocket(path: string, api: SessionApi): Promise<Server> {
+/** Without a gate (tests of this file alone) the server is still capped, by Node's silent limit. */
+export interface SessionSocketLimits {
+  gate: ConnectionGate;
+  scope: string;
+  perPeer: number;
+}
+
+export async function listenSessionSocket(path: string, api: SessionApi, limits?: SessionSocketLimits): Promise<Server> {
   const server = createServer((req, res) => {
     req.resume();
     try {
@@ -50,10 +59,9 @@ export async function listenSessionSocket(path: string, api: SessionApi): Promis
       if (!res.headersSent) send(res, e.status, { error: e.toJSON() });
     }
   });
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  server.maxHeadersCount = 64;
-  server.maxConnections = 64;
+  applyServerTimeouts(server);
+  if (limits) limits.gate.guard(server, limits.scope, limits.perPeer);
+  else server.maxConnections = 64;
   const previous = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {

@@ -23,10 +23,16 @@ import { createSandboxSink } from "../sinks/sandbox-sink-impl.js";
 import { isDumpable, makeNonDumpable } from "../native/process-controls.js";
 import { checkPrivateDir } from "../util/private-dir.js";
 import { buildServer } from "./build-server.js";
+import { createConnectionGate } from "./connection-gate.js";
+import { connectionCaps, readOpenFileLimit } from "./descriptor-budget.js";
 import { listenOnSocket } from "./listen.js";
 import { jsonLogger, type Logger } from "./logger.js";
 import { loadPolicyHolder } from "./policy-holder.js";
 import { sessionExitsOpener, upstreamProxyFrom } from "./session-exits.js";
+import { applyServerTimeouts } from "./server-timeouts.js";
+
+/** Request bodies in flight, all connections together (128 bodies at the 64 KiB limit). */
+const BODY_BUDGET_BYTES = 8 * 1024 * 1024;
 
 export interface DaemonOptions {
   places: Places;
@@ -72,7 +78,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   // Confined sessions' sockets live beside the main one, under its 0700 directory.
   const exitsRoot = join(dirname(places.socket), "s");
   const upstreamProxy = upstreamProxyFrom(options.env);
-  const openExits = sessionExitsOpener({ root: exitsRoot, version: options.version, audit, ...(upstreamProxy ? { upstreamProxy } : {}) });
+  const caps = connectionCaps(readOpenFileLimit());
+  const gate = createConnectionGate({ total: caps.total, bodyBudget: BODY_BUDGET_BYTES, bodyLimit: 64 * 1024 });
+  const openExits = sessionExitsOpener({ root: exitsRoot, version: options.version, audit, limits: { gate, perSession: caps.perSession }, ...(upstreamProxy ? { upstreamProxy } : {}) });
   const hide = [places.stateDir, places.policies, dirname(places.socket), ...(places.passphraseFile ? [places.passphraseFile] : [])];
   const events = createSessionEvents();
   const sessions = createSessionManager({ policies: policies.current, providers, journal, cipher, revocation, sandbox, audit, logger, now, openExits, hide, events });
@@ -84,10 +92,12 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     return dumpable === undefined ? "unknown" : dumpable ? "on" : "off";
   };
   const app = buildServer({ sessions, logger, version: options.version, stopping: () => stopping, afterWrite, events, coreDumps });
+  applyServerTimeouts(app.server);
+  gate.guard(app.server, "main", caps.perPeer);
   await listenOnSocket(app, places.socket);
   // A dead daemon's session sockets: nothing answers them any more.
   rmSync(exitsRoot, { recursive: true, force: true });
-  logger.log("info", "daemon listening", { socket: places.socket, store: store.kind, tasks: [...policies.current().keys()] });
+  logger.log("info", "daemon listening", { socket: places.socket, store: store.kind, tasks: [...policies.current().keys()], connections: { total: caps.total, perPeer: caps.perPeer, openFileLimit: caps.limit, reserve: caps.reserve } });
 
   let stopped: Promise<void> | null = null;
   return {

@@ -15,6 +15,7 @@ export const FILE_ORDER = [
   "sandbox-attacks",
   "box-attacks",
   "socket-access",
+  "flood",
   "load",
   "secret-hygiene",
 ];
