@@ -1,10 +1,19 @@
 /**
- * Names the peer of a connection, for the per-peer cap. On a Unix socket the peer is a process;
- * Node cannot read SO_PEERCRED, so until a native reader names the pid/uid every local client is
- * one peer ("local"). This is the one place to change when it can.
+ * Names the peer of a connection, for the per-peer cap. On a Unix socket the peer is a process:
+ * on Linux the kernel's record of it (SO_PEERCRED, through the native addon) gives its pid.
+ * Where that is not available, every local client is one peer ("local").
  */
 import type { Socket } from "node:net";
+import { peerCredentials } from "../native/process-controls.js";
 
 export function peerOf(socket: Socket): string {
-  return socket.remoteAddress ?? "local";
+  if (socket.remoteAddress) return socket.remoteAddress;
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== "number" || fd < 0) return "local";
+  try {
+    const peer = peerCredentials(fd);
+    return peer ? `pid ${peer.pid}` : "local";
+  } catch {
+    return "local";
+  }
 }

@@ -133,7 +133,7 @@ describe.skipIf(!canCreateUsers())("a socket squatted by another user", () => {
   it("broker daemon pointed at the squatted directory refuses with the owner and the fix, not a crash", () => {
     const r = asVictim(["daemon", "--store", "file"], [`BROKER_SOCKET=${squattedSocket()}`, "BROKER_STORE_PASSPHRASE=the victim's test passphrase"]);
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toContain("[ERR_UNSAFE_PATH]");
+    expect(r.stderr).toContain('"code":"ERR_UNSAFE_PATH"');
     expect(r.stderr).toContain(`the socket directory ${squatDir} is owned by uid ${squatter.uid} (${squatter.name})`);
     expect(r.stderr).toContain(`rm -r ${squatDir}`);
     expect(r.stderr).not.toMatch(/\n\s+at /);
