@@ -3,65 +3,23 @@
  * handed out; ending a session revokes what can be revoked and removes every file it wrote.
  */
 import { randomUUID } from "node:crypto";
-import type { AuditLog } from "../audit/audit-log.js";
-import type { Logger } from "../daemon/logger.js";
 import { BrokerError, isBrokerError } from "../errors.js";
 import { narrowRequest } from "../policy/narrow.js";
 import type { Policy, SessionPlan } from "../policy/types.js";
-import type { Provider, ProviderName } from "../providers/provider.js";
-import type { OpenExits, SessionExits } from "../daemon/session-exits.js";
+import type { SessionExits } from "../daemon/session-exits.js";
 import { isoTime } from "../util/iso-time.js";
-import type { HandleCipher } from "./handle-cipher.js";
-import type { Journal } from "./journal.js";
 import { journalLeases, mintAll, type LiveLease } from "./leases.js";
 import { checkEnvExpiry, envShortfalls } from "./env-delivery.js";
 import { scheduleRefresh } from "./refresh.js";
 import { missingProvider } from "./required-providers.js";
-import type { SessionEvents } from "./session-events.js";
-import type { RevocationQueue } from "./revocation.js";
-import type { SandboxHandle, SandboxSink } from "./sandbox-sink.js";
 import { sessionCredentials, sessionView } from "./session-view.js";
+import type { Session, SessionManagerDeps } from "./session.js";
+import { scheduleExpiry } from "./session-expiry.js";
 import { unknownTaskError } from "./unknown-task.js";
 import type { EndReason, OpenSessionRequest, SessionCredentials, SessionView } from "./types.js";
 
-export interface SessionManagerDeps {
-  policies: () => Map<string, Policy>;
-  providers: Provider[];
-  journal: Journal;
-  cipher: HandleCipher;
-  revocation: RevocationQueue;
-  sandbox: SandboxSink;
-  audit: AuditLog;
-  logger: Logger;
-  now: () => number;
-  /** Opens a confined session's session socket and egress proxy (`confine: true`). */
-  openExits?: OpenExits;
-  /** Host paths the daemon knows a box must hide: its state, policies and socket dirs. */
-  hide?: string[];
-  /** Tells a session's holder of refreshes and of the end (GET /v1/sessions/{id}/events). */
-  events?: SessionEvents;
-}
-
-export interface Session {
-  id: string;
-  task: string;
-  plan: SessionPlan;
-  policy: Policy;
-  createdAt: number;
-  expiresAt: number;
-  leases: Map<ProviderName, LiveLease>;
-  /** Leases replaced by a refresh but kept valid: they are in a command's environment. */
-  replaced: Set<LiveLease>;
-  /** Said to the client at open (a credential in its environment ends before the session). */
-  warnings: string[];
-  sandbox?: SandboxHandle;
-  /** A confined session's ways out of its box. */
-  exits?: SessionExits;
-  /** What its box must hide (given with the session to whoever builds the box). */
-  hide: string[];
-  timers: Set<NodeJS.Timeout>;
-  ending: Promise<void> | null;
-}
+// Callers know these types from here.
+export type { Session, SessionManagerDeps } from "./session.js";
 
 export interface SessionManager {
   open(request: OpenSessionRequest): Promise<Session>;
@@ -78,8 +36,6 @@ export interface SessionManager {
   size(): number;
 }
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const sessions = new Map<string, Session>();
   const opening = new Map<string, number>();
@@ -95,22 +51,6 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       throw unknownTaskError(task, deps.policies().keys());
     }
     return policy;
-  }
-
-  function scheduleExpiry(session: Session): void {
-    const fire = () => {
-      const left = session.expiresAt - deps.now();
-      if (left > 0) return arm(left);
-      void manager.end(session.id, "expire").catch((error: unknown) => deps.logger.log("error", "ending an expired session failed", { session: session.id, code: isBrokerError(error) ? error.code : "ERR_INTERNAL" }));
-    };
-    const arm = (ms: number) => {
-      const timer = setTimeout(() => {
-        session.timers.delete(timer);
-        fire();
-      }, Math.min(ms, MAX_TIMER_MS));
-      session.timers.add(timer);
-    };
-    arm(Math.max(0, session.expiresAt - deps.now()));
   }
 
   async function releaseLeases(session: Session, leases: Iterable<LiveLease>): Promise<void> {
@@ -237,7 +177,9 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       deps.audit.write({ event: "mint", task: session.task, session: session.id, outcome: "ok", provider: lease.provider, credential: lease.lease.fingerprint, validUntil: lease.lease.expiresAt === null ? null : isoTime(lease.lease.expiresAt), ...(lease.inEnv ? { inEnv: true } : {}), ...lease.lease.audit });
       scheduleRefresh(session, lease, refreshDeps);
     }
-    scheduleExpiry(session);
+    scheduleExpiry(session, deps.now, (id) =>
+      manager.end(id, "expire").catch((error: unknown) => deps.logger.log("error", "ending an expired session failed", { session: id, code: isBrokerError(error) ? error.code : "ERR_INTERNAL" })),
+    );
     return session;
   }
 
