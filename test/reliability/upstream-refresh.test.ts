@@ -15,7 +15,8 @@ import { startWorld, type World } from "./support/world.js";
 
 type Upstream = "sts" | "github";
 const LIFETIME_S = 60;
-const NEVER_TTL_S = 65;
+/** Outlives the first credential by more than the refresh slack, so a refresh is due (and fails). */
+const NEVER_TTL_S = 75;
 const MAX_ATTEMPTS: Record<Upstream, number> = { sts: 3, github: 4 };
 /** Refreshes start at 40 s and are retried every 5 s until 5 s before expiry: at most 4 tries. */
 const MAX_REFRESH_TRIES = 4;
@@ -101,7 +102,7 @@ describe("upstream faults at refresh", () => {
       await w.daemon.client.closeSession(session.id);
     } else {
       // The close is audited once files are removed and leases released (the list drops it first).
-      endedAtTtl = await waitFor(() => w.audit().some((l) => l.event === "session.close" && l.session === session.id && l.reason === "expire"), 40_000, 200).catch(() => false);
+      endedAtTtl = await waitFor(() => w.audit().some((l) => l.event === "session.close" && l.session === session.id && l.reason === "expire"), 50_000, 200).catch(() => false);
       proxy.clearFaults();
     }
     const now = Date.now();
