@@ -33,7 +33,7 @@ export interface RunSessionFollower {
   close(): void;
 }
 
-export async function followRunSession(client: BrokerClient, id: string, options: { stderr: NodeJS.WritableStream; onEnd: OnSessionEnd }): Promise<RunSessionFollower> {
+export function followRunSession(client: BrokerClient, id: string, options: { stderr: NodeJS.WritableStream; onEnd: OnSessionEnd }): RunSessionFollower {
   let add: ((values: string[]) => void) | null = null;
   const early: string[][] = [];
   let stop: (() => void) | null = null;
@@ -60,15 +60,20 @@ export async function followRunSession(client: BrokerClient, id: string, options
     void client.ackRefresh(id, event.seq).catch(() => undefined);
   };
 
+  // The watch is set up while CMD starts, not before: a refresh is minutes away at the
+  // earliest, and an end that comes first is still told to the watch that follows it.
   let watch: { close(): void } | null = null;
-  try {
-    watch = await client.watchSession(id, { onEvent, onDrop: () => ended("lost the connection to the daemon") });
-  } catch (error) {
-    // Gone between the open and the watch (a TTL of a second, a quick revoke).
-    if (!(error instanceof BrokerError && error.code === "ERR_SESSION_NOT_FOUND")) throw error;
-    ended("it is no longer live");
-  }
-  if (done) watch?.close();
+  void client.watchSession(id, { onEvent, onDrop: () => ended("lost the connection to the daemon") }).then(
+    (w) => {
+      watch = w;
+      if (done) w.close();
+    },
+    (error: unknown) => {
+      // Gone between the open and the watch (a TTL of a second, a quick revoke), or unreachable.
+      const gone = error instanceof BrokerError && error.code === "ERR_SESSION_NOT_FOUND";
+      ended(gone ? "it is no longer live" : "lost the connection to the daemon");
+    },
+  );
 
   return {
     attachMaskers(fn) {

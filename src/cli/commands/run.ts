@@ -79,10 +79,10 @@ export default async function run(ctx: CommandContext): Promise<number> {
       .catch(() => undefined));
   let endpoint: { url: string; token: string; close(): Promise<void> } | undefined;
   let endpointDir: string | undefined;
-  let follower: Awaited<ReturnType<typeof followRunSession>> | undefined;
+  let follower: ReturnType<typeof followRunSession> | undefined;
   try {
-    // Before CMD starts: no refresh or end may go unheard.
-    follower = await followRunSession(client, session.id, { stderr: ctx.stderr, onEnd: onEnd as OnSessionEnd });
+    // Started before CMD: no refresh or end may go unheard.
+    follower = followRunSession(client, session.id, { stderr: ctx.stderr, onEnd: onEnd as OnSessionEnd });
     const following = follower;
     const credentials = session.credentials ?? { env: {} };
     const extra = envFile === undefined ? {} : resolveEnvEntries(envFile, { ...session, credentials }, envFilePath);
