@@ -67,7 +67,7 @@ async function main(): Promise<number> {
     // The operator's HOME for this run, with an AWS key where the AWS CLI keeps one.
     const home = join(root, "home");
     mkdirSync(join(home, ".aws"), { recursive: true });
-    writeFileSync(join(home, ".aws", "credentials"), "[default]\naws_access_key_id = AKIAOPERATORDEMOKEY0\n", { mode: 0o600 });
+    writeFileSync(join(home, ".aws", "credentials"), `[default]\naws_access_key_id = ${randomAwsKey().accessKeyId}\n`, { mode: 0o600 });
     const env: NodeJS.ProcessEnv = { ...process.env, BROKER_SOCKET: join(root, "run", "broker.sock"), BROKER_STATE_DIR: join(root, "state"), BROKER_POLICIES: policies };
     delete env.BROKER_SESSION;
     const osStore = broker(["secret", "list", "--store", "os"], env).code === 0;

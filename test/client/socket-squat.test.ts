@@ -11,13 +11,14 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomAwsKey } from "../helpers/aws-fixture.js";
 import { CLI } from "../helpers/cli.js";
 import { waitFor } from "../helpers/daemon.js";
 import { fakeSession, startFakeDaemon, type FakeDaemon } from "../helpers/fake-daemon.js";
 import { canCreateUsers, createThrowawayUser, type ThrowawayUser } from "../helpers/throwaway-user.js";
 import { tempDir } from "../helpers/tmp.js";
 
-const SQUATTER_KEY = "AKIASQUATTERKEY00001";
+const SQUATTER_KEY = randomAwsKey().accessKeyId;
 const RAN_GIT = "ran the squatter's git";
 const RAN_BASH_ENV = "ran the squatter's BASH_ENV";
 const DEMO_VALUE = "the victim's own demo value 0123456789";
