@@ -7,14 +7,13 @@
 import { lstatSync } from "node:fs";
 import type { Socket } from "node:net";
 import { BrokerError } from "../errors.js";
-import { peerCredentials } from "../native/process-controls.js";
+import { peerCredentials, socketFd } from "../native/process-controls.js";
 
 /** Call once `connect` has fired; throws ERR_DAEMON_UNTRUSTED for a peer of another uid. */
 export function checkDaemonPeer(socket: Socket, socketPath: string, uid = process.getuid?.()): void {
   if (process.platform !== "linux" || uid === undefined) return;
-  // node:net keeps the descriptor on its internal handle; a Pipe has one once connected.
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== "number" || fd < 0) {
+  const fd = socketFd(socket);
+  if (fd === undefined) {
     throw new BrokerError("ERR_DAEMON_UNTRUSTED", `the daemon's socket ${socketPath} gave no descriptor to check its owner on`, {
       fix: "check the connection after it is made (on `connect`), over a Unix socket",
     });

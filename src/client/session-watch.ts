@@ -3,9 +3,9 @@
  * the daemon closes it after `end`. A stream that closes without an `end` is a dropped daemon
  * connection (the daemon died, or was cut off): `onDrop` says so, and the session is as good as over.
  */
-import { connect } from "node:net";
 import { BrokerError, fromApiError } from "../errors.js";
 import type { SessionEvent } from "../sessions/session-events.js";
+import { connectToDaemon } from "./daemon-connect.js";
 import { createResponseReader, formatRequest } from "./http-wire.js";
 
 export type { SessionEvent } from "../sessions/session-events.js";
@@ -28,7 +28,9 @@ const MAX_LINE = 1024 * 1024;
 /** Resolves once the daemon has accepted the watch; rejects with its error (404 for an unknown session). */
 export function watchSession(socketPath: string, id: string, handlers: WatchHandlers): Promise<SessionWatch> {
   return new Promise((resolve, reject) => {
-    const socket = connect(socketPath);
+    const request = formatRequest({ method: "GET", path: `/v1/sessions/${encodeURIComponent(id)}/events`, keepAlive: false });
+    // The stream carries refreshed credentials: the same checks as every other request.
+    const socket = connectToDaemon(socketPath, (connected) => connected.write(request), (error) => refuse(error));
     let head: Buffer | null = Buffer.alloc(0);
     let errorReader: ReturnType<typeof createResponseReader> | null = null;
     let line = "";
@@ -103,7 +105,6 @@ export function watchSession(socketPath: string, id: string, handlers: WatchHand
       }
       closed = true;
     });
-    socket.write(formatRequest({ method: "GET", path: `/v1/sessions/${encodeURIComponent(id)}/events`, keepAlive: false }));
   });
 }
 

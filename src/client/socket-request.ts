@@ -1,9 +1,8 @@
 /** HTTP/1.1 over the daemon's Unix socket, on node:net alone (the CLI path stays light; see http-wire.ts). */
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { BrokerError, fromApiError } from "../errors.js";
-import { checkDaemonPeer } from "./daemon-peer.js";
+import { connectToDaemon } from "./daemon-connect.js";
 import { createResponseReader, formatRequest, type WireResponse } from "./http-wire.js";
-import { checkSocketTrust } from "./socket-trust.js";
 
 export interface SocketRequest {
   socketPath: string;
@@ -30,8 +29,12 @@ export function socketRequest<T>(req: SocketRequest): Promise<SocketResponse<T>>
   const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
   const keepOpen = req.keepOpen === true;
   return new Promise((resolve, reject) => {
-    checkSocketTrust(req.socketPath);
-    const socket = connect(req.socketPath);
+    // The request goes out only once the socket and its peer have been checked.
+    const socket = connectToDaemon(
+      req.socketPath,
+      (connected) => connected.write(formatRequest({ method: req.method, path: req.path, ...(payload === undefined ? {} : { payload }), keepAlive: keepOpen })),
+      (error) => fail(error),
+    );
     const reader = createResponseReader();
     let settled = false;
 
@@ -84,15 +87,6 @@ export function socketRequest<T>(req: SocketRequest): Promise<SocketResponse<T>>
     });
     socket.on("error", fail);
     socket.setTimeout(req.timeoutMs ?? 120_000, () => fail(new BrokerError("ERR_DAEMON_UNREACHABLE", "the daemon did not answer in time", { fix: "check the daemon's log" })));
-    // The request goes out only once the peer has been checked.
-    socket.once("connect", () => {
-      try {
-        checkDaemonPeer(socket, req.socketPath);
-        socket.write(formatRequest({ method: req.method, path: req.path, ...(payload === undefined ? {} : { payload }), keepAlive: keepOpen }));
-      } catch (error) {
-        fail(error instanceof BrokerError ? error : new BrokerError("ERR_INTERNAL", (error as Error).message));
-      }
-    });
   });
 }
 

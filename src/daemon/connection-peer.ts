@@ -4,12 +4,12 @@
  * Where that is not available, every local client is one peer ("local").
  */
 import type { Socket } from "node:net";
-import { peerCredentials } from "../native/process-controls.js";
+import { peerCredentials, socketFd } from "../native/process-controls.js";
 
 export function peerOf(socket: Socket): string {
   if (socket.remoteAddress) return socket.remoteAddress;
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== "number" || fd < 0) return "local";
+  const fd = socketFd(socket);
+  if (fd === undefined) return "local";
   try {
     const peer = peerCredentials(fd);
     return peer ? `pid ${peer.pid}` : "local";

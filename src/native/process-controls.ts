@@ -5,6 +5,7 @@
  * never a silent skip: the daemon must not run dumpable, nor the client trust a peer unchecked.
  */
 import { createRequire } from "node:module";
+import type { Socket } from "node:net";
 import { BrokerError } from "../errors.js";
 
 export interface PeerCredentials {
@@ -66,4 +67,10 @@ export function peerCredentials(fd: number): PeerCredentials | undefined {
       fix: "connect over a Unix socket; if this persists, report it with the output of `broker doctor`",
     });
   }
+}
+
+/** A connected socket's descriptor: node:net keeps it on its internal handle (a Pipe has one once connected). */
+export function socketFd(socket: Socket): number | undefined {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  return typeof fd === "number" && fd >= 0 ? fd : undefined;
 }
