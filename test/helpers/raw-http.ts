@@ -14,8 +14,12 @@ export interface RawResponse {
   problem: string | null;
 }
 
-/** Requests over this go head first, body after a pause; the daemon refuses bodies this big. */
-const BIG = 64 * 1024;
+/**
+ * Requests over this go head first, body after a pause. The daemon may refuse from the headers
+ * alone (a body over 64 KiB, a bad Content-Type) and close while a big body is still going out;
+ * a body written in one go would then turn its answer into EPIPE here (seen at 57 KB).
+ */
+const BIG = 16 * 1024;
 /** What a refusal from the headers may take to arrive before a big request's body follows them. */
 const PAUSES_MS = [50, 2_000];
 
