@@ -21,20 +21,27 @@ export interface RawResponse {
  */
 const BIG = 16 * 1024;
 /** What a refusal from the headers may take to arrive before a big request's body follows them. */
-const PAUSES_MS = [50, 2_000];
+const FIRST_PAUSE_MS = 50;
+
+/** How a request goes out: head first, then the rest in slices, pausing before each. */
+interface Pacing {
+  pauseMs: number;
+  sliceBytes: number;
+}
 
 export async function rawExchange(socketPath: string, request: Buffer | string, timeoutMs = 5_000): Promise<RawResponse> {
   const bytes = Buffer.isBuffer(request) ? request : Buffer.from(request, "utf8");
-  let response = await exchange(socketPath, bytes, timeoutMs, PAUSES_MS[0]!);
-  // EPIPE/ECONNRESET with nothing read: the server refused from the headers and closed while the
-  // body was still going out, so its answer was lost with the socket. Once more, waiting longer.
-  if (bytes.length > BIG && /^error:(EPIPE|ECONNRESET)$/.test(response.problem ?? "") && response.body === "") {
-    response = await exchange(socketPath, bytes, timeoutMs, PAUSES_MS[1]!);
+  let response = await exchange(socketPath, bytes, timeoutMs, { pauseMs: FIRST_PAUSE_MS, sliceBytes: 16_384 });
+  // EPIPE/ECONNRESET with nothing read: the server answered from what it had (a head over its
+  // limit, say) and closed while the rest was still going out, so the answer was lost with the
+  // socket. Once more, in small slices with a pause before each, stopping once an answer starts.
+  if (bytes.length > 1024 && /^error:(EPIPE|ECONNRESET)$/.test(response.problem ?? "") && response.body === "") {
+    response = await exchange(socketPath, bytes, timeoutMs, { pauseMs: 25, sliceBytes: 4_096 }, true);
   }
   return response;
 }
 
-function exchange(socketPath: string, bytes: Buffer, timeoutMs: number, pauseMs: number): Promise<RawResponse> {
+function exchange(socketPath: string, bytes: Buffer, timeoutMs: number, pacing: Pacing, paceAll = false): Promise<RawResponse> {
   return new Promise((resolve) => {
     const socket = connect(socketPath);
     let data = Buffer.alloc(0);
@@ -51,12 +58,15 @@ function exchange(socketPath: string, bytes: Buffer, timeoutMs: number, pauseMs:
     // A big request goes head first, then (after a pause to let a refusal arrive) its body in
     // slices, stopping once an answer starts: a server that refuses a huge body from its headers
     // closes the connection, and writing on would turn its answer into EPIPE here.
+    const { pauseMs, sliceBytes } = pacing;
     const writeFrom = (offset: number): void => {
       if (settled || data.length > 0 || offset >= bytes.length) return;
-      socket.write(bytes.subarray(offset, offset + 16_384), () => writeFrom(offset + 16_384));
+      const next = () => (paceAll ? setTimeout(() => writeFrom(offset + sliceBytes), pauseMs) : writeFrom(offset + sliceBytes));
+      socket.write(bytes.subarray(offset, offset + sliceBytes), next);
     };
     const headEnd = bytes.indexOf("\r\n\r\n") + 4;
     socket.on("connect", () => {
+      if (paceAll) return writeFrom(0);
       if (bytes.length <= BIG || headEnd < 4) return void socket.write(bytes);
       socket.write(bytes.subarray(0, headEnd));
       setTimeout(() => writeFrom(headEnd), pauseMs);
