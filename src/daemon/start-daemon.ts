@@ -22,7 +22,6 @@ import { openStore } from "../store/open-store.js";
 import { createSandboxSink } from "../sinks/sandbox-sink-impl.js";
 import { isDumpable, makeNonDumpable } from "../native/process-controls.js";
 import { checkPrivateDir } from "../util/private-dir.js";
-import { buildServer } from "./build-server.js";
 import { createConnectionGate } from "./connection-gate.js";
 import { connectionCaps, readOpenFileLimit } from "./descriptor-budget.js";
 import { listenOnSocket } from "./listen.js";
@@ -62,16 +61,18 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   const store = await openStore(places, options.env);
   // Read once; any child this daemon starts must not inherit it.
   delete options.env.BROKER_STORE_PASSPHRASE;
-  const policies = await loadPolicyHolder(places.policies, logger);
   const audit = openAuditLog(places.stateDir, { now, onError: (code, lost) => logger.log("error", "writing the audit log failed; serving on", { code, lost }) });
-  const cipher = await loadHandleCipher(store, places.stateDir);
-  const mac = await loadJournalMac(store, places.stateDir);
+  const [cipher, mac] = await Promise.all([loadHandleCipher(store, places.stateDir), loadJournalMac(store, places.stateDir)]);
   const { journal, records, torn, rejected } = await openJournal(places.stateDir, mac, (error) => logger.log("error", "writing the journal failed; serving on", { code: error.code ?? "EIO" }));
   if (torn) logger.log("warn", "the journal had a torn or corrupt tail; recovered up to the last good record", {});
 
+  // What a dead daemon left is revoked first: before policies load and before the HTTP server
+  // (fastify) is even loaded, so a restart's revocations wait for nothing they do not need.
   const revocation = createRevocationQueue({ revokers: { github: revokeGithubToken }, journal, audit, logger, now });
   const sandbox = createSandboxSink(sandboxMarker(mac));
   await recoverFromJournal(records, { journal, cipher, revocation, sandbox, audit, logger }, rejected);
+  const policies = await loadPolicyHolder(places.policies, logger);
+  const { buildServer } = await import("./build-server.js");
 
   const providerDeps = { store, now };
   const providers: Provider[] = [createStaticProvider(providerDeps), createAwsProvider(providerDeps), createGithubProvider(providerDeps)] as Provider[];

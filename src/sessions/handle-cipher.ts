@@ -2,7 +2,7 @@
  * Encrypts what the journal must keep to revoke a lease later (a GitHub token, say), with a key
  * held in the secret store, so no revocable credential is ever in clear on disk.
  */
-import { createCipheriv, createHash, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import type { RevokeHandle } from "../providers/provider.js";
 import { INTERNAL_PREFIX, type SecretStore } from "../store/secret-store.js";
 
@@ -42,10 +42,32 @@ export async function loadHandleCipher(store: SecretStore, stateDir: string): Pr
       return [PROTECTED_HEADER, "", iv.toString("base64url"), ciphertext.toString("base64url"), cipher.getAuthTag().toString("base64url")].join(".");
     },
     async open(sealed) {
-      // Only recovery opens handles; jose loads then (and, being ESM-only, through import()).
-      const { compactDecrypt } = await import("jose");
-      const { plaintext } = await compactDecrypt(sealed, key);
-      return JSON.parse(new TextDecoder().decode(plaintext)) as RevokeHandle;
+      return openSealed(sealed, key);
     },
   };
+}
+
+/**
+ * Opens a compact JWE of the one shape seal makes (alg "dir", enc "A256GCM", no encrypted key),
+ * with node:crypto, so recovery need not load jose first. Anything else is refused, not guessed at.
+ */
+function openSealed(sealed: string, key: Buffer): RevokeHandle {
+  const parts = sealed.split(".");
+  if (parts.length !== 5 || parts[1] !== "") throw new Error("not a sealed handle");
+  const [header, , iv, ciphertext, tag] = parts as [string, string, string, string, string];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(header, "base64url").toString("utf8"));
+  } catch {
+    throw new Error("not a sealed handle");
+  }
+  const { alg, enc, ...rest } = (parsed ?? {}) as Record<string, unknown>;
+  if (alg !== "dir" || enc !== "A256GCM" || Object.keys(rest).length > 0) throw new Error("not a sealed handle");
+  const ivBytes = Buffer.from(iv, "base64url");
+  const tagBytes = Buffer.from(tag, "base64url");
+  if (ivBytes.length !== 12 || tagBytes.length !== 16) throw new Error("not a sealed handle");
+  const decipher = createDecipheriv("aes-256-gcm", key, ivBytes, { authTagLength: 16 }).setAAD(Buffer.from(header, "ascii"));
+  decipher.setAuthTag(tagBytes);
+  const plaintext = Buffer.concat([decipher.update(Buffer.from(ciphertext, "base64url")), decipher.final()]);
+  return JSON.parse(plaintext.toString("utf8")) as RevokeHandle;
 }

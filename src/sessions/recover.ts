@@ -26,19 +26,9 @@ export async function recoverFromJournal(records: JournalRecord[], deps: Recover
   const { sessions: open, leases } = new LiveRecords(records);
   const taskOf = (session: string) => open.get(session)?.task ?? null;
 
-  await Promise.all(
-    [...open.values()].map(async (s) => {
-      if (s.sandbox) {
-        await deps.sandbox.removeLeftovers(s.sandbox, s.session).catch((error: unknown) =>
-          deps.logger.log("error", "removing a dead session's files failed", { session: s.session, code: isBrokerError(error) ? error.code : "ERR_INTERNAL" }),
-        );
-      }
-      deps.audit.write({ event: "recover", task: s.task, session: s.session, outcome: "closed", ...(s.sandbox ? { sandbox: s.sandbox.dir } : {}) });
-    }),
-  );
-
+  // Revocations go out first (they wait on the network), files are removed meanwhile.
   const retrying: LeaseRecord[] = [];
-  await Promise.all(
+  const revoked = Promise.all(
     [...leases.values()].map(async (l) => {
       let handle = null;
       if (l.handle) {
@@ -53,6 +43,19 @@ export async function recoverFromJournal(records: JournalRecord[], deps: Recover
       if ((await deps.revocation.revoke(item, "recover")) === "retrying") retrying.push(l);
     }),
   );
+
+  const closed = Promise.all(
+    [...open.values()].map(async (s) => {
+      if (s.sandbox) {
+        await deps.sandbox.removeLeftovers(s.sandbox, s.session).catch((error: unknown) =>
+          deps.logger.log("error", "removing a dead session's files failed", { session: s.session, code: isBrokerError(error) ? error.code : "ERR_INTERNAL" }),
+        );
+      }
+      deps.audit.write({ event: "recover", task: s.task, session: s.session, outcome: "closed", ...(s.sandbox ? { sandbox: s.sandbox.dir } : {}) });
+    }),
+  );
+
+  await Promise.all([revoked, closed]);
 
   await deps.journal.rewrite(retrying);
   if (open.size > 0 || leases.size > 0) {
