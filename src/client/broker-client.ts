@@ -117,6 +117,11 @@ export class BrokerClient {
     await this.call<undefined>("DELETE", `/v1/sessions/${encodeURIComponent(id)}`);
   }
 
+  /** Ends the session and returns it as it was at its end (null from a daemon that answers 204 only). */
+  async closeSessionWithView(id: string): Promise<SessionView | null> {
+    return (await this.call<SessionView | undefined>("DELETE", `/v1/sessions/${encodeURIComponent(id)}?view=1`)) ?? null;
+  }
+
   private async call<T>(method: "GET" | "POST" | "DELETE", path: string, body?: unknown): Promise<T> {
     return (await socketRequest<T>({ socketPath: this.socketPath, method, path, body })).body;
   }

@@ -41,6 +41,7 @@ interface OpenBody {
 }
 
 const errors = { "4xx": errorSchema, "5xx": errorSchema };
+const endQuery = { type: "object", properties: { view: { type: "string", enum: ["1"] } }, additionalProperties: false } as const;
 const sessionsQuery = { type: "object", properties: { task: { type: "string", minLength: 1, maxLength: 200 } }, additionalProperties: false } as const;
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
@@ -117,8 +118,12 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     deps.sessions.credentials(deps.sessions.get(request.params.id)),
   );
 
-  app.delete<{ Params: { id: string } }>("/v1/sessions/:id", { schema: { params: sessionIdParams, response: errors } }, async (request, reply) => {
+  // `?view=1`: 200 with the ended session as GET showed it (no credentials), the hosts its proxy
+  // refused included, so `broker run` ends its session and learns them in one round trip.
+  app.delete<{ Params: { id: string }; Querystring: { view?: "1" } }>("/v1/sessions/:id", { schema: { params: sessionIdParams, querystring: endQuery, response: { 200: sessionSchema, ...errors } } }, async (request, reply) => {
+    const session = request.query.view ? deps.sessions.get(request.params.id) : undefined;
     await deps.sessions.end(request.params.id, "close");
+    if (session) return deps.sessions.view(session, false);
     reply.status(204);
   });
 

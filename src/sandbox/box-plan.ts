@@ -4,7 +4,6 @@
  * read-write (the policy's `write`), what to mount (the sandbox dir, the session's sockets), and
  * the variables that point the command at its ways out (proxy, session socket).
  */
-import { randomInt } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { SessionView } from "../client/broker-client.js";
@@ -41,8 +40,11 @@ export interface BoxPlan {
   env: Record<string, string>;
 }
 
-/** A port on the box's own loopback: random, so it rarely meets one CMD wants for itself. */
-const boxPort = (): number => randomInt(20_000, 60_000);
+/**
+ * A port on the box's own loopback: random, so it rarely meets one CMD wants for itself. Not a
+ * secret (CMD reads it from HTTPS_PROXY), so Math.random will do: `broker run` need not load node:crypto.
+ */
+const boxPort = (): number => 20_000 + Math.floor(Math.random() * 40_000);
 
 function expandAll(paths: readonly string[], home: string): string[] {
   return paths.map((p) => expandHome(p, home)).filter((p): p is string => p !== null);

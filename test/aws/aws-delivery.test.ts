@@ -2,7 +2,7 @@
  * The real AWS CLI, run through each way the broker delivers AWS credentials, asks the STS
  * stand-in who it is: the answer must be the role session named after the broker session.
  */
-import { execFile, execSync } from "node:child_process";
+import { execFile, execSync, spawnSync } from "node:child_process";
 import { existsSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,6 +23,10 @@ const policies = (endpoint: string) => ({
 /** The operator's own credentials, which must never reach the command. */
 const decoy = randomAwsKey();
 const OPERATOR_AWS = { AWS_ACCESS_KEY_ID: decoy.accessKeyId, AWS_SECRET_ACCESS_KEY: decoy.secretAccessKey, AWS_PROFILE: "operator" };
+
+/** A Python that has boto3 (Debian's python3-boto3), or null. */
+const BOTO3_PYTHON = ["python3", "/usr/bin/python3"].find((py) => spawnSync(py, ["-c", "import boto3"], { stdio: "ignore" }).status === 0) ?? null;
+const BOTO3_SCRIPT = 'import boto3, json, sys; print(json.dumps({"Arn": boto3.client("sts", endpoint_url=sys.argv[1], region_name="us-east-1").get_caller_identity()["Arn"]}))';
 
 /** The CLI on PATH (here v1), and Debian's v2 too when it is installed apart from it. */
 const AWS_CLIS = ["aws", ...(existsSync("/usr/bin/aws") && realpathSync(execSync("command -v aws", { encoding: "utf8", shell: "/bin/sh" }).trim()) !== "/usr/bin/aws" ? ["/usr/bin/aws"] : [])];
@@ -103,6 +107,23 @@ describe("the AWS CLI gets the session's role through every delivery", () => {
     const id = parseIdentity(result.stdout);
     expect(id.arn).toBe(assumedRoleArn(TASK, id.session));
     const { signer, minted } = signerAndMinted(id.session);
+    expect(signer).toBe(minted);
+  });
+
+  // boto3 (botocore), a second client with its own credential chain: each delivery it can read.
+  it.skipIf(BOTO3_PYTHON === null).each([
+    ["env", []],
+    ["sandbox files alone (--sandbox-tmp --no-env, the variables broker run sets)", ["--sandbox-tmp", "--no-env"]],
+    ["--aws-endpoint", ["--aws-endpoint"]],
+  ])("boto3 gets the session's role: %s", async (_, flags) => {
+    const script = `echo "envkey=\${AWS_ACCESS_KEY_ID:-none}"\nexec ${BOTO3_PYTHON} -c '${BOTO3_SCRIPT}' ${f.stub.url}`;
+    const result = await runScript(flags as string[], script);
+    expect(result.code, result.stderr).toBe(0);
+    if (flags.length > 0) expect(result.stdout).toContain("envkey=none");
+    const id = parseIdentity(result.stdout);
+    expect(id.arn).toBe(assumedRoleArn(TASK, id.session));
+    const { signer, minted } = signerAndMinted(id.session);
+    expect(signer).toMatch(/^ASIA/);
     expect(signer).toBe(minted);
   });
 

@@ -42,6 +42,16 @@ describe("daemon sessions (a real daemon process on a temp socket)", () => {
     expect(events).toEqual(expect.arrayContaining(["session.open:ok", "mint:ok", "revoke:not-revocable", "session.close:ok"]));
   });
 
+  it("ends a session and, asked with ?view=1, answers with it as it was, without credentials", async () => {
+    const opened = await d.client.openSession({ task: "report" });
+    const view = await d.client.closeSessionWithView(opened.id);
+    expect(view).toMatchObject({ id: opened.id, task: "report", expiresAt: opened.expiresAt });
+    expect(view).not.toHaveProperty("credentials");
+    expect(JSON.stringify(view)).not.toContain(secretValue);
+    expect((await d.client.listSessions()).map((s) => s.id)).not.toContain(opened.id);
+    await expect(d.client.closeSessionWithView(opened.id)).rejects.toMatchObject({ code: "ERR_SESSION_NOT_FOUND" });
+  });
+
   it("prints env and dotenv formats", async () => {
     const env = await d.cli(["mint", "--task", "report", "--format", "env"]);
     expect(env.stdout).toContain(`export DEMO_TOKEN='${secretValue}'`);

@@ -67,16 +67,15 @@ export default async function run(ctx: CommandContext): Promise<number> {
   if (!confined) ctx.stderr.write(UNCONFINED_WARNING);
   printWarnings(ctx.stderr, session);
   // DELETE answers once revocation and file removal are done: the session is over before we
-  // exit, on every path (CMD exited, CMD could not start, a bad --env-file reference). Just
-  // before, the hosts the proxy refused are read, for the summary line.
+  // exit, on every path (CMD exited, CMD could not start, a bad --env-file reference). Its answer
+  // names the hosts the proxy refused, for the summary line.
   let denied: string[] = [];
   let ending: Promise<void> | undefined;
   const endSession = (): Promise<void> =>
-    (ending ??= client
-      .getSession(session.id)
-      .then((s) => void (denied = s.confinement?.denied ?? []), () => undefined)
-      .then(() => client.closeSession(session.id))
-      .catch(() => undefined));
+    (ending ??= client.closeSessionWithView(session.id).then(
+      (s) => void (denied = s?.confinement?.denied ?? []),
+      () => undefined,
+    ));
   let endpoint: { url: string; token: string; close(): Promise<void> } | undefined;
   let endpointDir: string | undefined;
   let follower: ReturnType<typeof followRunSession> | undefined;
