@@ -58,12 +58,26 @@ async function listPolicyFiles(dir: string): Promise<string[]> {
   }
 }
 
+/**
+ * A policy file others can write is as bad as a directory they can write (the file is checked as
+ * opened, so a symlink is judged by what it points at): the owner must be the user (or root).
+ */
+function unsafeOwnerOrMode(st: { uid: number; mode: number }): string | null {
+  const uid = process.getuid?.();
+  if (uid === undefined) return null;
+  if (st.uid !== uid && st.uid !== 0) return `is owned by uid ${st.uid}, not by you (uid ${uid})`;
+  if ((st.mode & 0o022) !== 0) return `is writable by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, "0")})`;
+  return null;
+}
+
 /** The file's text, or what kept it from being read. Reads at most MAX_POLICY_BYTES + 1 bytes. */
 async function readPolicyFile(file: string): Promise<string | { problem: string }> {
   try {
     if (!(await stat(file)).isFile()) return { problem: "is not a regular file" };
     const handle = await open(file, "r");
     try {
+      const unsafe = unsafeOwnerOrMode(await handle.stat());
+      if (unsafe) return { problem: `${unsafe}: others could rewrite the task; chmod go-w ${file} (and check what is in it)` };
       const buffer = Buffer.alloc(MAX_POLICY_BYTES + 1);
       let length = 0;
       for (;;) {

@@ -126,6 +126,24 @@ describe("hostile files", () => {
       expect(f.audit()).toContainEqual(expect.objectContaining({ event: "recover", outcome: "rejected", reason: "unauthenticated", lines: 2 }));
     });
 
+    it("refuses to start with a policy file others can write, naming the fix", async () => {
+      await f.daemon.stop();
+      const file = join(f.daemon.policiesDir, `${TASK}.yaml`);
+      chmodSync(file, 0o666);
+      try {
+        const result = await f.daemon.cli(["daemon"], { timeoutMs: 15_000 });
+        expect(result.code).not.toBe(0);
+        expect(result.stderr).toContain("writable by group or others (mode 0666)");
+        expect(result.stderr).toContain(`chmod go-w ${file}`);
+        const checked = await f.daemon.cli(["policy", "check"]);
+        expect(checked.code).toBe(1);
+        expect(checked.stdout + checked.stderr).toContain(`chmod go-w ${file}`);
+      } finally {
+        chmodSync(file, 0o644);
+        await f.daemon.restart();
+      }
+    });
+
     it.each([
       ["state", () => f.daemon.stateDir],
       ["policy", () => f.daemon.policiesDir],
