@@ -125,6 +125,10 @@ export function openBudget(stateDir: string, mac: JournalMac, deps: { audit: Aud
     deps.logger.log("error", "writing the budget file failed; counting in memory", { code: error.code ?? "EIO" }),
   );
   for (const event of events) window.add(event);
-  if (rejected > 0) deps.logger.log("warn", "budget.jsonl had lines that are not the daemon's (no valid MAC); skipped", { lines: rejected });
+  if (rejected > 0) {
+    // As the journal's: audited once per start, nothing of the lines copied.
+    deps.audit.write({ event: "recover", task: null, session: null, outcome: "rejected", reason: "unauthenticated", file: "budget.jsonl", lines: rejected });
+    deps.logger.log("warn", "budget.jsonl had lines that are not the daemon's (no valid MAC); skipped", { lines: rejected });
+  }
   return createBudget({ audit: deps.audit, now: deps.now, window, file });
 }

@@ -86,5 +86,6 @@ describe("budgets (a real daemon process on a temp socket)", () => {
     }
     expect((await d.cli(["mint", "--task", "forged"])).code).toBe(3);
     expect(d.stderr()).toContain("budget.jsonl had lines that are not the daemon's");
+    expect(auditLines(d)).toContainEqual(expect.objectContaining({ event: "recover", outcome: "rejected", reason: "unauthenticated", file: "budget.jsonl", lines: 5 }));
   });
 });
