@@ -64,6 +64,8 @@ export const CODES = {
   ERR_STATE_DIR: { status: 500, exit: Exit.error },
   /** The daemon is at its connection or body budget (a flood of slow clients). */
   ERR_BUSY: { status: 503, exit: Exit.unreachable },
+  /** The task is over its `budget:` (sessions or credentials per hour); the answer carries Retry-After. */
+  ERR_BUDGET: { status: 429, exit: Exit.denied },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof CODES;

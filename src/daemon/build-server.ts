@@ -77,6 +77,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.setErrorHandler((error: FastifyError | BrokerError, request, reply) => {
     const mapped = toBrokerError(error);
     if (mapped.status >= 500) deps.logger.log("error", "request failed", { method: request.method, url: request.url.split("?")[0], code: mapped.code, name: error.name });
+    // A budget refusal says when to come back (RFC 9110 §10.2.3), in whole seconds.
+    const retryAfter = mapped.details?.retryAfterSeconds;
+    if (mapped.status === 429 && typeof retryAfter === "number") void reply.header("retry-after", String(retryAfter));
     void reply.status(mapped.status).send({ error: mapped.toJSON() });
   });
   app.setNotFoundHandler((request, reply) => {

@@ -103,7 +103,7 @@ export const errorSchema = {
   properties: {
     error: {
       type: "object",
-      properties: { code: { type: "string" }, message: { type: "string" }, fix: { type: "string" }, upstreamCode: nullableString, upstreamStatus: { type: ["integer", "null"] } },
+      properties: { code: { type: "string" }, message: { type: "string" }, fix: { type: "string" }, upstreamCode: nullableString, upstreamStatus: { type: ["integer", "null"] }, budget: { type: "string" }, limit: { type: "integer" }, retryAfterSeconds: { type: "integer" } },
     },
   },
 } as const;

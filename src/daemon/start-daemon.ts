@@ -11,6 +11,7 @@ import { createAwsProvider } from "../providers/aws-sts.js";
 import { createGithubProvider, revokeGithubToken } from "../providers/github-app.js";
 import type { Provider } from "../providers/provider.js";
 import { createStaticProvider } from "../providers/static.js";
+import { openBudget } from "../sessions/budget.js";
 import { loadHandleCipher } from "../sessions/handle-cipher.js";
 import { openJournal } from "../sessions/journal.js";
 import { loadJournalMac, sandboxMarker } from "../sessions/journal-mac.js";
@@ -84,7 +85,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   const openExits = sessionExitsOpener({ root: exitsRoot, version: options.version, audit, limits: { gate, perSession: caps.perSession }, ...(upstreamProxy ? { upstreamProxy } : {}) });
   const hide = [places.stateDir, places.policies, dirname(places.socket), ...(places.passphraseFile ? [places.passphraseFile] : [])];
   const events = createSessionEvents();
-  const sessions = createSessionManager({ policies: policies.current, providers, journal, cipher, revocation, sandbox, audit, logger, now, openExits, hide, events });
+  const budget = openBudget(places.stateDir, mac, { audit, logger, now });
+  const sessions = createSessionManager({ policies: policies.current, providers, journal, cipher, revocation, sandbox, audit, logger, now, openExits, hide, events, budget });
 
   let stopping = false;
   const afterWrite = (callback: () => void) => journal.afterWrite(() => audit.afterWrite(callback));
@@ -110,6 +112,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         revocation.stop();
         await app.close();
         await journal.close();
+        budget.close();
         await audit.close();
         logger.log("info", "daemon stopped", { sessionsEnded: ended });
       })();

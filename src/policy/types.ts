@@ -54,6 +54,17 @@ export type EgressRule =
 
 export type EnvExpiryChoice = "warn" | "refuse";
 
+/** The `budget:` section: how much a task may do per sliding hour, against a runaway agent. */
+export interface BudgetPolicy {
+  /** Sessions opened per hour (mint, run, credential-process alike). */
+  sessionsPerHour?: number;
+  /** Credentials minted per hour: one per provider at open, and one per refresh. */
+  mintsPerHour?: number;
+}
+
+/** `over_budget`: refuse (deny), or ask the operator (approve; refused until approvals exist). */
+export type OverBudgetChoice = "deny" | "approve";
+
 export interface Policy {
   task: string;
   description?: string;
@@ -69,6 +80,10 @@ export interface Policy {
   egress?: EgressRule[];
   /** `on_env_expiry`: a session that outlives the credentials put in a process's environment is opened with a warning (absent: `warn`), or refused. */
   onEnvExpiry?: EnvExpiryChoice;
+  /** Undefined when the key is absent: no budget, nothing counted. */
+  budget?: BudgetPolicy;
+  /** `over_budget` (absent: deny). */
+  overBudget?: OverBudgetChoice;
   /** Absolute path of the YAML file it came from. */
   file: string;
 }

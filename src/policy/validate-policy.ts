@@ -8,6 +8,7 @@ import { LineCounter, parseDocument } from "yaml";
 import type { Document } from "yaml";
 import { formatDuration } from "../util/duration.js";
 import { readAws, STS_MAX_SESSION_SECONDS } from "./aws-rules.js";
+import { checkMintsCoverSession, readBudget, readOverBudget } from "./budget-rules.js";
 import { readEgress } from "./egress-rules.js";
 import { readEnv } from "./env-rules.js";
 import { duration, integer, text } from "./field-checks.js";
@@ -42,6 +43,8 @@ export const TOP_LEVEL_RULES = {
   sandbox: { check: readSandbox },
   egress: { check: readEgress },
   on_env_expiry: { check: text({ shape: "warn or refuse", explain: (v) => (v === "warn" || v === "refuse" ? undefined : `must be warn or refuse, found "${v}"`) }) },
+  budget: { check: readBudget },
+  over_budget: { check: readOverBudget },
 } satisfies Rules;
 
 /** The task name a file must declare: its base name without `.yaml`/`.yml`. */
@@ -104,6 +107,7 @@ export function parsePolicy(file: string, text: string): { policy?: Policy; prob
       `${formatDuration(maxTtlSeconds)} is longer than an AWS STS role session can last (12h, DurationSeconds ${STS_MAX_SESSION_SECONDS}); lower max_ttl`,
     );
   }
+  checkMintsCoverSession(walk, at.budget, values.budget, [...(at.aws ? ["aws"] : []), ...(at.github ? ["github"] : []), ...(at.env ? ["env"] : [])]);
   if (walk.problems.length > 0 || values.task === undefined) return { problems: byLine(walk.problems) };
 
   const policy: Policy = {
@@ -119,6 +123,8 @@ export function parsePolicy(file: string, text: string): { policy?: Policy; prob
     // Absent stays absent: it means "the task's own credential hosts", unlike an empty list.
     ...(values.egress ? { egress: values.egress } : {}),
     ...(values.on_env_expiry === "refuse" ? { onEnvExpiry: "refuse" as const } : {}),
+    ...(values.budget ? { budget: values.budget } : {}),
+    ...(values.over_budget ? { overBudget: values.over_budget } : {}),
     file: resolve(file),
   };
   // Frozen: every session's plan shares the policy's parts instead of copying them.

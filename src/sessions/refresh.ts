@@ -8,6 +8,7 @@ import type { AuditLog } from "../audit/audit-log.js";
 import type { Logger } from "../daemon/logger.js";
 import { isBrokerError } from "../errors.js";
 import type { Provider } from "../providers/provider.js";
+import type { Budget } from "./budget.js";
 import type { HandleCipher } from "./handle-cipher.js";
 import type { Journal } from "./journal.js";
 import { isoTime } from "../util/iso-time.js";
@@ -22,6 +23,8 @@ export interface RefreshDeps {
   audit: AuditLog;
   logger: Logger;
   now: () => number;
+  /** Counts each credential a refresh mints (never refuses one: budget.ts says why). */
+  budget?: Budget;
   isLive(session: Session): boolean;
   rewriteFiles(session: Session): Promise<void>;
   release(session: Session, lease: LiveLease): Promise<void>;
@@ -51,6 +54,7 @@ async function refresh(session: Session, old: LiveLease, deps: RefreshDeps): Pro
   let fresh: LiveLease;
   try {
     fresh = await mintOne(provider, { sessionId: session.id, plan: session.plan, sessionExpiresAt: session.expiresAt }, deps.now);
+    deps.budget?.countRefresh(session.policy);
     await journalLeases(deps.journal, deps.cipher, session.id, [fresh]);
   } catch (error) {
     const code = isBrokerError(error) ? error.code : "ERR_INTERNAL";

@@ -76,12 +76,17 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         if (isBrokerError(error)) deps.audit.write({ event: "deny", task: request.task, session: null, outcome: "denied", code: error.code, reason: error.message });
         throw error;
       }
+      // Checked and counted in one turn (no await between) unless over: two opens cannot both take the last one.
+      const mints = deps.providers.filter((p) => p.applies(plan)).length;
+      const over = deps.budget?.over(policy, mints);
+      if (over) await deps.budget!.refuse(over, deps.onOverBudget);
       if (liveCount(policy.task) >= policy.maxSessions) {
         deps.audit.write({ event: "deny", task: policy.task, session: null, outcome: "session-limit", limit: policy.maxSessions });
         throw new BrokerError("ERR_SESSION_LIMIT", `task "${policy.task}" already has ${policy.maxSessions} live sessions (max_sessions)`, {
           fix: "end one (broker revoke ID), wait for one to expire, or raise max_sessions in the policy",
         });
       }
+      deps.budget?.countOpen(policy, mints);
       opening.set(policy.task, (opening.get(policy.task) ?? 0) + 1);
       try {
         return await openSession(policy, plan, request);

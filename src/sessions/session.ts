@@ -5,6 +5,7 @@ import type { OpenExits, SessionExits } from "../daemon/session-exits.js";
 import type { Policy, SessionPlan } from "../policy/types.js";
 import type { Provider, ProviderName } from "../providers/provider.js";
 import type { HandleCipher } from "./handle-cipher.js";
+import type { Budget, OnOverBudget } from "./budget.js";
 import type { Journal } from "./journal.js";
 import type { LiveLease } from "./leases.js";
 import type { RevocationQueue } from "./revocation.js";
@@ -27,6 +28,10 @@ export interface SessionManagerDeps {
   hide?: string[];
   /** Tells a session's holder of refreshes and of the end (GET /v1/sessions/{id}/events). */
   events?: SessionEvents;
+  /** Per-task sessions and credentials per hour (`budget:`); absent, nothing is counted. */
+  budget?: Budget;
+  /** The seam for operator approval of an open over budget (`over_budget: approve`); absent, it is refused. */
+  onOverBudget?: OnOverBudget;
 }
 
 export interface Session {

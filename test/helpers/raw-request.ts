@@ -1,9 +1,10 @@
-import { request } from "node:http";
+import { request, type IncomingHttpHeaders } from "node:http";
 
 export interface RawAnswer {
   status: number;
   body: { error?: { code?: string; message?: string } } & Record<string, unknown>;
   text: string;
+  headers: IncomingHttpHeaders;
 }
 
 /** One HTTP request over a Unix socket with full control of method, path, headers and body bytes. */
@@ -20,7 +21,7 @@ export function rawRequest(socketPath: string, method: string, path: string, bod
         } catch {
           // leave empty: the assertion on the code will say what came back
         }
-        resolve({ status: res.statusCode ?? 0, body: parsed, text });
+        resolve({ status: res.statusCode ?? 0, body: parsed, text, headers: res.headers });
       });
     });
     req.on("error", reject);
