@@ -54,6 +54,25 @@ export type EgressRule =
 
 export type EnvExpiryChoice = "warn" | "refuse";
 
+/** The `approval:` section: when a person must approve a session before anything is minted. */
+export interface ApprovalPolicy {
+  /** `required: true`: every request waits for approval. */
+  required: boolean;
+  /** Any condition that holds requires approval (absent: none). */
+  when?: {
+    /** Any GitHub permission of the narrowed plan at write or admin. */
+    githubWrite?: boolean;
+    /** The session's TTL is longer than this. */
+    ttlOverSeconds?: number;
+    /** The narrowed plan's token reaches one of these repositories (a plan without a repository list reaches all). */
+    repositories?: string[];
+  };
+  /** How long a request waits before it is refused (ERR_APPROVAL_TIMEOUT); default 5m. */
+  timeoutSeconds: number;
+  /** An approved identical request (same plan digest) within this window is not asked again; 0: off. */
+  reuseSeconds: number;
+}
+
 export interface Policy {
   task: string;
   description?: string;
@@ -69,6 +88,8 @@ export interface Policy {
   egress?: EgressRule[];
   /** `on_env_expiry`: a session that outlives the credentials put in a process's environment is opened with a warning (absent: `warn`), or refused. */
   onEnvExpiry?: EnvExpiryChoice;
+  /** Absent: no request needs approval. */
+  approval?: ApprovalPolicy;
   /** Absolute path of the YAML file it came from. */
   file: string;
 }

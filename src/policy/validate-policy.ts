@@ -7,6 +7,7 @@ import { basename, resolve } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import type { Document } from "yaml";
 import { formatDuration } from "../util/duration.js";
+import { readApproval } from "./approval-rules.js";
 import { readAws, STS_MAX_SESSION_SECONDS } from "./aws-rules.js";
 import { readEgress } from "./egress-rules.js";
 import { readEnv } from "./env-rules.js";
@@ -41,6 +42,7 @@ export const TOP_LEVEL_RULES = {
   env: { check: readEnv },
   sandbox: { check: readSandbox },
   egress: { check: readEgress },
+  approval: { check: readApproval },
   on_env_expiry: { check: text({ shape: "warn or refuse", explain: (v) => (v === "warn" || v === "refuse" ? undefined : `must be warn or refuse, found "${v}"`) }) },
 } satisfies Rules;
 
@@ -119,6 +121,7 @@ export function parsePolicy(file: string, text: string): { policy?: Policy; prob
     // Absent stays absent: it means "the task's own credential hosts", unlike an empty list.
     ...(values.egress ? { egress: values.egress } : {}),
     ...(values.on_env_expiry === "refuse" ? { onEnvExpiry: "refuse" as const } : {}),
+    ...(values.approval ? { approval: values.approval } : {}),
     file: resolve(file),
   };
   // Frozen: every session's plan shares the policy's parts instead of copying them.

@@ -84,6 +84,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       }
       opening.set(policy.task, (opening.get(policy.task) ?? 0) + 1);
       try {
+        // While it waits, the request holds its place among the task's max_sessions.
+        await deps.approvals?.check(policy, plan, request.approval);
         return await openSession(policy, plan, request);
       } finally {
         const n = (opening.get(policy.task) ?? 1) - 1;

@@ -1,4 +1,5 @@
 /** A live session as the daemon holds it, and what the session manager is built from. */
+import type { Approvals } from "../approval/pending-approvals.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { Logger } from "../daemon/logger.js";
 import type { OpenExits, SessionExits } from "../daemon/session-exits.js";
@@ -27,6 +28,8 @@ export interface SessionManagerDeps {
   hide?: string[];
   /** Tells a session's holder of refreshes and of the end (GET /v1/sessions/{id}/events). */
   events?: SessionEvents;
+  /** Holds a request whose plan needs a person's approval until it is approved (policy `approval:`). */
+  approvals?: Pick<Approvals, "check">;
 }
 
 export interface Session {
