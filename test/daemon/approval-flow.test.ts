@@ -5,11 +5,13 @@
  * reused within `approval.reuse`; a waiting request holds a place among max_sessions; the
  * notifier is fed the request's summary.
  */
+import { spawn } from "node:child_process";
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PendingApproval } from "../../src/client/broker-client.js";
 import { startTestDaemon, waitFor, type TestDaemon } from "../helpers/daemon.js";
+import { CLI } from "../helpers/cli.js";
 import { startCli } from "../helpers/pending-cli.js";
 
 const SECRET = "approval-secret-value-0123456789";
@@ -135,6 +137,29 @@ describe("approval of session requests", () => {
     expect((await d.client.listApprovals()).map((p) => p.id)).toContain(id);
     await d.cli(["deny", id]);
     expect((await mint.result).code).toBe(3);
+  });
+
+  it("on a terminal `broker approve` shows the request and asks y/N: only y approves", async () => {
+    const mint = startCli(["mint", "--task", "deploy"], d.env);
+    const id = await mint.pendingId();
+    const onTerminal = (answer: string) => new Promise<{ code: number | null; out: string }>((resolve) => {
+      // script(1) gives the command a pseudo-terminal and forwards our input to it.
+      const child = spawn("script", ["-qec", `'${process.execPath}' -- '${CLI}' approve ${id}`, "/dev/null"], { env: d.env, stdio: ["pipe", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.setEncoding("utf8").on("data", (c: string) => {
+        out += c;
+        if (out.includes("[y/N]")) child.stdin.write(answer);
+      });
+      child.on("close", (code) => resolve({ code, out }));
+    });
+    const no = await onTerminal("n\n");
+    expect(no.out).toContain("task deploy");
+    expect(no.out).toContain("not approved");
+    expect(no.code).toBe(1);
+    expect((await d.client.listApprovals()).map((p) => p.id)).toContain(id);
+    const yes = await onTerminal("y\n");
+    expect(yes.out).toContain(`approved ${id}`);
+    expect((await mint.result).code).toBe(0);
   });
 
   it("the notifier is fed each waiting request's summary as JSON, without secrets", async () => {
