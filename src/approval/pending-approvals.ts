@@ -66,6 +66,9 @@ const notFound = (id: string) =>
     fix: "list the waiting requests with `broker approvals`; a request that was decided, timed out or withdrawn is gone",
   });
 
+/** Approved plans remembered for `approval.reuse` at most (the oldest is forgotten first). */
+const MAX_REMEMBERED = 1024;
+
 const flatPermissions = (summary: PlanSummary) => Object.entries(summary.permissions).map(([k, v]) => `${k}=${v}`);
 
 export function createApprovals(deps: ApprovalsDeps): Approvals {
@@ -78,6 +81,15 @@ export function createApprovals(deps: ApprovalsDeps): Approvals {
     if (!entry) throw notFound(id);
     pending.delete(id);
     return entry;
+  }
+
+  /** Expired digests go when a new one comes, and the oldest beyond MAX_REMEMBERED: memory stays bounded. */
+  function remember(digest: string, until: number): void {
+    const now = deps.now();
+    for (const [d, t] of approved) if (t <= now) approved.delete(d);
+    approved.delete(digest);
+    approved.set(digest, until);
+    if (approved.size > MAX_REMEMBERED) approved.delete(approved.keys().next().value!);
   }
 
   function reused(digest: string): boolean {
@@ -130,7 +142,7 @@ export function createApprovals(deps: ApprovalsDeps): Approvals {
         pending.set(id, {
           view,
           settle: (error) => {
-            if (!error && reuseSeconds > 0) approved.set(digest, deps.now() + reuseSeconds * 1000);
+            if (!error && reuseSeconds > 0) remember(digest, deps.now() + reuseSeconds * 1000);
             finish(error);
           },
         });

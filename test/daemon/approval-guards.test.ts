@@ -42,9 +42,11 @@ describe("approval guards", () => {
 
   it("the session socket a boxed command reaches refuses the approval routes (403 ERR_SESSION_SCOPE)", async () => {
     const inside = await f.daemon.client.openSession({ task: "reader", confine: true });
-    const mint = startCli(["mint", "--task", "pusher"], f.daemon.env);
+    // From inside a session (BROKER_SESSION): the approver is told which one.
+    const mint = startCli(["mint", "--task", "pusher"], { ...f.daemon.env, BROKER_SESSION: inside.id });
     const id = await mint.pendingId();
     const [pending] = await f.daemon.client.listApprovals();
+    expect(pending?.parentSession).toBe(inside.id);
     const box = new BrokerClient(inside.confinement!.socket);
     await expect(box.approve(id, pending!.digest)).rejects.toMatchObject({ code: "ERR_SESSION_SCOPE" });
     await expect(box.listApprovals()).rejects.toMatchObject({ code: "ERR_SESSION_SCOPE" });
@@ -57,8 +59,10 @@ describe("approval guards", () => {
   });
 
   it("an approval names the plan it was shown: another digest approves nothing", async () => {
-    const mint = startCli(["mint", "--task", "pusher"], f.daemon.env);
+    // A BROKER_SESSION that names no live session is not shown as one.
+    const mint = startCli(["mint", "--task", "pusher"], { ...f.daemon.env, BROKER_SESSION: "made-up" });
     const id = await mint.pendingId();
+    expect((await f.daemon.client.listApprovals())[0]?.parentSession).toBeNull();
     await expect(f.daemon.client.approve(id, "0".repeat(64))).rejects.toMatchObject({ code: "ERR_APPROVAL_NOT_FOUND" });
     await f.daemon.client.deny(id);
     expect((await mint.result).code).toBe(3);
