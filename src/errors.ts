@@ -66,6 +66,14 @@ export const CODES = {
   ERR_BUSY: { status: 503, exit: Exit.unreachable },
   /** The task is over its `budget:` (sessions or credentials per hour); the answer carries Retry-After. */
   ERR_BUDGET: { status: 429, exit: Exit.denied },
+  /** An operator denied the session request waiting for approval (`broker deny`). */
+  ERR_APPROVAL_DENIED: { status: 403, exit: Exit.denied },
+  /** Nobody approved the session request within the policy's `approval.timeout`. */
+  ERR_APPROVAL_TIMEOUT: { status: 403, exit: Exit.denied },
+  /** `broker approve`/`deny` named a request that is not waiting (never was, already decided, withdrawn or changed). */
+  ERR_APPROVAL_NOT_FOUND: { status: 404, exit: Exit.error },
+  /** `broker approve` without a terminal to confirm on and without --yes. */
+  ERR_CONFIRMATION_REQUIRED: { status: 400, exit: Exit.usage },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof CODES;

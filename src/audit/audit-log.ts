@@ -12,7 +12,9 @@ import { createFileAppender } from "../util/file-appender.js";
 import { isoTime } from "../util/iso-time.js";
 import { openPrivateFile } from "../util/private-dir.js";
 
-export type AuditEvent = "session.open" | "mint" | "refresh" | "deny" | "revoke" | "expire" | "session.close" | "recover" | "egress" | "budget.deny";
+export type AuditEvent =
+  | "session.open" | "mint" | "refresh" | "deny" | "revoke" | "expire" | "session.close" | "recover" | "egress"
+  | "approval.request" | "approve" | "approval.timeout" | "approval.withdraw" | "budget.deny";
 
 export interface AuditEntry {
   event: AuditEvent;

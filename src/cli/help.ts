@@ -15,6 +15,9 @@ Commands:
   credential-process --task T    AWS credential_process output
   git-credential get             git credential helper for the session's GitHub host
   doctor                         check store, socket, policies and clock
+  approvals                      list session requests waiting for approval
+  approve ID [--yes]             approve a waiting request (asks y/N on a terminal)
+  deny ID [--reason TEXT]        deny a waiting request
 
 Global flags:
   --socket PATH  --policies DIR  --state-dir DIR  --store os|file  --passphrase-file F

@@ -17,6 +17,9 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   "credential-process": () => import("./commands/credential-process.js"),
   "git-credential": () => import("./commands/git-credential.js"),
   doctor: () => import("./commands/doctor.js"),
+  approvals: () => import("./commands/approvals.js"),
+  approve: () => import("./commands/approve.js"),
+  deny: () => import("./commands/deny.js"),
 };
 
 export async function main(argv: string[], ctx: Omit<CommandContext, "args">): Promise<number> {

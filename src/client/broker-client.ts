@@ -22,6 +22,26 @@ export interface OpenSessionOptions {
   envDelivery?: ("aws" | "github")[];
   /** Providers the caller needs: a task without one of them is refused (ERR_POLICY_DENIED) before a session opens. */
   requires?: ("aws" | "github")[];
+  /** The session this request comes from inside of (BROKER_SESSION), shown to an approver. */
+  parent?: string;
+}
+
+/** How a caller hears that its open waits for a person's approval (policy `approval:`). */
+export interface OpenWaitOptions {
+  /** Called once with the waiting request's id (for `broker approve ID`); the open returns when it is decided. */
+  onPending?: (id: string) => void;
+}
+
+/** A session request waiting for approval, as `GET /v1/approvals` lists it (the summary is the daemon's). */
+export interface PendingApproval {
+  id: string;
+  task: string;
+  digest: string;
+  createdAt: string;
+  expiresAt: string;
+  summary: { task: string; ttlSeconds: number; repositories: string[] | null; permissions: Record<string, string>; providers: string[]; reasons: string[] };
+  requester: { pid: number | null; uid: number | null; executable: string | null; cwd: string | null };
+  parentSession: string | null;
 }
 
 export interface BoundSession {
@@ -46,16 +66,18 @@ export class BrokerClient {
   }
 
   /** Opens a session that lives until its TTL or `closeSession`. */
-  openSession(options: OpenSessionOptions): Promise<SessionView> {
-    return this.call<SessionView>("POST", "/v1/sessions", options);
+  async openSession(options: OpenSessionOptions, wait: OpenWaitOptions = {}): Promise<SessionView> {
+    return (await socketRequest<SessionView>({ socketPath: this.socketPath, method: "POST", path: "/v1/sessions", body: options, ...(wait.onPending ? { onPending: wait.onPending } : {}) })).body;
   }
 
   /**
    * Opens a session bound to a connection of its own: it ends when `release()` is called or this
    * process exits or dies, whichever comes first.
    */
-  async openBoundSession(options: OpenSessionOptions): Promise<BoundSession> {
-    const { body, socket } = await socketRequest<SessionView>({ socketPath: this.socketPath, method: "POST", path: "/v1/sessions", body: { ...options, bind: "connection" }, keepOpen: true });
+  async openBoundSession(options: OpenSessionOptions, wait: OpenWaitOptions = {}): Promise<BoundSession> {
+    const { body, socket } = await socketRequest<SessionView>({
+      socketPath: this.socketPath, method: "POST", path: "/v1/sessions", body: { ...options, bind: "connection" }, keepOpen: true, ...(wait.onPending ? { onPending: wait.onPending } : {}),
+    });
     return { session: body, release: () => void socket?.destroy() };
   }
 
@@ -111,6 +133,20 @@ export class BrokerClient {
   /** Says that refresh `seq` was taken in (its new values are masked): the daemon then hands them out. */
   async ackRefresh(id: string, seq: number): Promise<void> {
     await this.call<undefined>("POST", `/v1/sessions/${encodeURIComponent(id)}/events/ack`, { seq });
+  }
+
+  /** Requests waiting for approval (main socket only). */
+  listApprovals(): Promise<PendingApproval[]> {
+    return this.call<PendingApproval[]>("GET", "/v1/approvals");
+  }
+
+  /** Approves request `id`, bound to the plan `digest` that was shown (ERR_APPROVAL_NOT_FOUND if it changed). */
+  async approve(id: string, digest: string): Promise<void> {
+    await this.call<undefined>("POST", `/v1/approvals/${encodeURIComponent(id)}/approve`, { digest });
+  }
+
+  async deny(id: string, reason?: string): Promise<void> {
+    await this.call<undefined>("POST", `/v1/approvals/${encodeURIComponent(id)}/deny`, reason === undefined ? {} : { reason });
   }
 
   async closeSession(id: string): Promise<void> {

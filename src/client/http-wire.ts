@@ -35,13 +35,17 @@ const HEADER_END = Buffer.from("\r\n\r\n");
 
 interface Head {
   status: number;
+  headers: Record<string, string>;
   bodyStart: number;
   length: number | null;
   chunked: boolean;
 }
 
+/** An interim (1xx) answer's status and headers (names lowercased), e.g. the daemon's 103 `broker-approval: ID`. */
+export type InterimHandler = (status: number, headers: Record<string, string>) => void;
+
 /** Reads one response from the bytes pushed in; `push` and `end` return it once it is whole. */
-export function createResponseReader(): { push(chunk: Buffer): WireResponse | null; end(): WireResponse } {
+export function createResponseReader(onInterim?: InterimHandler): { push(chunk: Buffer): WireResponse | null; end(): WireResponse } {
   let data: Buffer = Buffer.alloc(0);
   let head: Head | null = null;
 
@@ -56,10 +60,12 @@ export function createResponseReader(): { push(chunk: Buffer): WireResponse | nu
     if (!status) throw new WireError("HPE_INVALID_CONSTANT");
     let length: number | null = null;
     let chunked = false;
+    const headers: Record<string, string> = {};
     for (const line of lines.slice(1)) {
       const colon = line.indexOf(":");
       const name = line.slice(0, colon).trim().toLowerCase();
       const value = line.slice(colon + 1).trim();
+      if (colon > 0) headers[name] = value;
       if (name === "content-length") {
         if (!/^\d{1,15}$/.test(value)) throw new WireError("HPE_INVALID_CONTENT_LENGTH");
         length = Number(value);
@@ -68,7 +74,7 @@ export function createResponseReader(): { push(chunk: Buffer): WireResponse | nu
     const code = Number(status[1]);
     // 1xx, 204 and 304 have no body, whatever the headers say.
     if (code < 200 || code === 204 || code === 304) length = 0;
-    return { status: code, bodyStart: at + HEADER_END.length, length: chunked ? null : length, chunked };
+    return { status: code, headers, bodyStart: at + HEADER_END.length, length: chunked ? null : length, chunked };
   }
 
   function dechunk(body: Buffer): Buffer | null {
@@ -91,7 +97,8 @@ export function createResponseReader(): { push(chunk: Buffer): WireResponse | nu
     head ??= parseHead();
     if (!head) return null;
     if (head.status < 200) {
-      // An interim answer (100 Continue): drop it and read on.
+      // An interim answer (100 Continue, the daemon's 103 for a request waiting for approval): read on.
+      onInterim?.(head.status, head.headers);
       data = data.subarray(head.bodyStart);
       head = null;
       return complete(closed);

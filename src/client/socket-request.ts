@@ -4,6 +4,9 @@ import { BrokerError, fromApiError } from "../errors.js";
 import { connectToDaemon } from "./daemon-connect.js";
 import { createResponseReader, formatRequest, type WireResponse } from "./http-wire.js";
 
+/** The header of the daemon's interim 103 answer to an open that waits for approval. */
+const APPROVAL_HEADER = "broker-approval";
+
 export interface SocketRequest {
   socketPath: string;
   method: "GET" | "POST" | "DELETE";
@@ -12,6 +15,8 @@ export interface SocketRequest {
   /** Keep the connection open after the answer (for `bind: "connection"`); it comes back in the response. */
   keepOpen?: boolean;
   timeoutMs?: number;
+  /** The request waits for a person's approval (the daemon's interim answer names it): from then on only the daemon's own timeout applies. */
+  onPending?: (id: string) => void;
 }
 
 export interface SocketResponse<T> {
@@ -35,7 +40,12 @@ export function socketRequest<T>(req: SocketRequest): Promise<SocketResponse<T>>
       (connected) => connected.write(formatRequest({ method: req.method, path: req.path, ...(payload === undefined ? {} : { payload }), keepAlive: keepOpen })),
       (error) => fail(error),
     );
-    const reader = createResponseReader();
+    const reader = createResponseReader((_status, headers) => {
+      const id = headers[APPROVAL_HEADER];
+      if (id === undefined || settled) return;
+      socket.setTimeout(0);
+      req.onPending?.(id);
+    });
     let settled = false;
 
     const fail = (error: unknown) => {

@@ -10,6 +10,9 @@ import type { SessionEvents } from "../sessions/session-events.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import type { OpenSessionRequest } from "../sessions/types.js";
 import { parseDuration } from "../util/duration.js";
+import type { Approvals } from "../approval/pending-approvals.js";
+import { registerApprovalRoutes } from "./approval-routes.js";
+import { approvalWait } from "./approval-wait.js";
 import { holdOpen } from "./connection-gate.js";
 import type { Logger } from "./logger.js";
 import { registerEventRoutes } from "./session-events-route.js";
@@ -27,6 +30,8 @@ export interface ServerDeps {
   events?: SessionEvents;
   /** For `broker doctor`: whether the kernel would write a core of the daemon. */
   coreDumps?: () => "on" | "off" | "unknown";
+  /** Requests waiting for a person's approval (policy `approval:`), and the operator's routes for them. */
+  approvals?: Approvals;
 }
 
 interface OpenBody {
@@ -38,6 +43,8 @@ interface OpenBody {
   confine?: boolean;
   envDelivery?: OpenSessionRequest["envDelivery"];
   requires?: OpenSessionRequest["requires"];
+  /** BROKER_SESSION of the caller, when it asks from inside a session: shown to an approver if it names a live one. */
+  parent?: string;
 }
 
 const errors = { "4xx": errorSchema, "5xx": errorSchema };
@@ -92,6 +99,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.post<{ Body: OpenBody }>("/v1/sessions", { schema: { body: openSessionBody, response: { 201: sessionWithCredentialsSchema, ...errors } } }, async (request, reply) => {
     if (deps.stopping()) throw new BrokerError("ERR_DAEMON_STOPPING", "the daemon is shutting down", { fix: "start it again and retry" });
     const body = request.body;
+    const opening = approvalWait(request.raw.socket, reply.raw, liveParent(deps.sessions, body.parent));
     const session = await deps.sessions.open({
       task: body.task,
       ...(body.ttl !== undefined ? { ttlSeconds: requestedTtl(body.ttl) } : {}),
@@ -100,7 +108,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       ...(body.confine === true ? { confine: true } : {}),
       ...(body.envDelivery ? { envDelivery: body.envDelivery } : {}),
       ...(body.requires ? { requires: body.requires } : {}),
-    });
+      approval: opening.wait,
+    }).finally(() => opening.done());
     if (body.bind === "connection") bindToConnection(request.raw.socket, reply.raw, () => deps.sessions.end(session.id, "disconnect"));
     // The answer is returned, not sent: returning `reply` would have fastify await it as a thenable.
     reply.status(201);
@@ -131,7 +140,17 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
 
   if (deps.events) registerEventRoutes(app, { sessions: deps.sessions, events: deps.events });
+  if (deps.approvals) registerApprovalRoutes(app, deps.approvals);
   return app;
+}
+
+function liveParent(sessions: SessionManager, id: string | undefined): string | null {
+  if (id === undefined) return null;
+  try {
+    return sessions.get(id).id;
+  } catch {
+    return null;
+  }
 }
 
 function requestedTtl(ttl: number | string): number {

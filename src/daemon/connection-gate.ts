@@ -47,6 +47,11 @@ export function holdOpen(socket: Socket): void {
   socket.setTimeout(0);
 }
 
+/** The held answer is over (a request that waited for approval, then was answered): the connection is ordinary again. */
+export function releaseHold(socket: Socket): void {
+  delete (socket as Socket & { [HELD]?: boolean })[HELD];
+}
+
 const isHeld = (socket: Socket) => (socket as Socket & { [HELD]?: boolean })[HELD] === true;
 
 const busyError = (what: string) =>

@@ -38,6 +38,7 @@ export const openSessionBody = {
     requires: { type: "array", maxItems: 2, uniqueItems: true, items: { enum: ["aws", "github"] } },
     confine: { type: "boolean" },
     envDelivery: { type: "array", maxItems: 2, uniqueItems: true, items: { enum: ["aws", "github"] } },
+    parent: { type: "string", minLength: 1, maxLength: 64 },
   },
 } as const;
 

@@ -4,6 +4,8 @@
  */
 import { accessSync, constants, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { createNotifier } from "../approval/notifier.js";
+import { createApprovals } from "../approval/pending-approvals.js";
 import { openAuditLog } from "../audit/audit-log.js";
 import { BrokerError } from "../errors.js";
 import type { Places } from "../cli/places.js";
@@ -40,6 +42,8 @@ export interface DaemonOptions {
   version: string;
   logger?: Logger;
   now?: () => number;
+  /** `--notify-command` / BROKER_NOTIFY_COMMAND: told of each request that waits for approval. */
+  notifyCommand?: string;
 }
 
 export interface RunningDaemon {
@@ -86,7 +90,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   const hide = [places.stateDir, places.policies, dirname(places.socket), ...(places.passphraseFile ? [places.passphraseFile] : [])];
   const events = createSessionEvents();
   const budget = openBudget(places.stateDir, mac, { audit, logger, now });
-  const sessions = createSessionManager({ policies: policies.current, providers, journal, cipher, revocation, sandbox, audit, logger, now, openExits, hide, events, budget });
+  const approvals = createApprovals({ audit, now, notify: createNotifier(options.notifyCommand, logger, options.env) });
+  const sessions = createSessionManager({ policies: policies.current, providers, journal, cipher, revocation, sandbox, audit, logger, now, openExits, hide, events, budget, approvals });
 
   let stopping = false;
   const afterWrite = (callback: () => void) => journal.afterWrite(() => audit.afterWrite(callback));
@@ -94,7 +99,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const dumpable = isDumpable();
     return dumpable === undefined ? "unknown" : dumpable ? "on" : "off";
   };
-  const app = buildServer({ sessions, logger, version: options.version, stopping: () => stopping, afterWrite, events, coreDumps });
+  const app = buildServer({ sessions, logger, version: options.version, stopping: () => stopping, afterWrite, events, coreDumps, approvals });
   applyServerTimeouts(app.server);
   gate.guard(app.server, "main", caps.perPeer);
   await listenOnSocket(app, places.socket);
@@ -108,6 +113,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     stop() {
       stopped ??= (async () => {
         stopping = true;
+        approvals.cancelAll();
         const ended = await sessions.endAll("shutdown");
         revocation.stop();
         await app.close();

@@ -65,6 +65,25 @@ export interface BudgetPolicy {
 /** `over_budget`: refuse (deny), or ask the operator (approve; refused until approvals exist). */
 export type OverBudgetChoice = "deny" | "approve";
 
+/** The `approval:` section: when a person must approve a session before anything is minted. */
+export interface ApprovalPolicy {
+  /** `required: true`: every request waits for approval. */
+  required: boolean;
+  /** Any condition that holds requires approval (absent: none). */
+  when?: {
+    /** Any GitHub permission of the narrowed plan at write or admin. */
+    githubWrite?: boolean;
+    /** The session's TTL is longer than this. */
+    ttlOverSeconds?: number;
+    /** The narrowed plan's token reaches one of these repositories (a plan without a repository list reaches all). */
+    repositories?: string[];
+  };
+  /** How long a request waits before it is refused (ERR_APPROVAL_TIMEOUT); default 5m. */
+  timeoutSeconds: number;
+  /** An approved identical request (same plan digest) within this window is not asked again; 0: off. */
+  reuseSeconds: number;
+}
+
 export interface Policy {
   task: string;
   description?: string;
@@ -84,6 +103,8 @@ export interface Policy {
   budget?: BudgetPolicy;
   /** `over_budget` (absent: deny). */
   overBudget?: OverBudgetChoice;
+  /** Absent: no request needs approval. */
+  approval?: ApprovalPolicy;
   /** Absolute path of the YAML file it came from. */
   file: string;
 }

@@ -7,6 +7,7 @@ import { basename, resolve } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import type { Document } from "yaml";
 import { formatDuration } from "../util/duration.js";
+import { readApproval } from "./approval-rules.js";
 import { readAws, STS_MAX_SESSION_SECONDS } from "./aws-rules.js";
 import { checkMintsCoverSession, readBudget, readOverBudget } from "./budget-rules.js";
 import { readEgress } from "./egress-rules.js";
@@ -42,6 +43,7 @@ export const TOP_LEVEL_RULES = {
   env: { check: readEnv },
   sandbox: { check: readSandbox },
   egress: { check: readEgress },
+  approval: { check: readApproval },
   on_env_expiry: { check: text({ shape: "warn or refuse", explain: (v) => (v === "warn" || v === "refuse" ? undefined : `must be warn or refuse, found "${v}"`) }) },
   budget: { check: readBudget },
   over_budget: { check: readOverBudget },
@@ -125,6 +127,7 @@ export function parsePolicy(file: string, text: string): { policy?: Policy; prob
     ...(values.on_env_expiry === "refuse" ? { onEnvExpiry: "refuse" as const } : {}),
     ...(values.budget ? { budget: values.budget } : {}),
     ...(values.over_budget ? { overBudget: values.over_budget } : {}),
+    ...(values.approval ? { approval: values.approval } : {}),
     file: resolve(file),
   };
   // Frozen: every session's plan shares the policy's parts instead of copying them.

@@ -33,8 +33,9 @@ export interface OverBudget {
 }
 
 /**
- * Where operator approval will plug in (`over_budget: approve`): resolves true to let this one open
- * go ahead over budget (it is counted like any other). Without it, `approve` is refused like `deny`.
+ * Operator approval of one open over budget (`over_budget: approve`, the session manager passes
+ * pending approvals): resolves true to let it go ahead (it is counted like any other), or throws
+ * the approval's own refusal. Without it, `approve` is refused like `deny`.
  */
 export type OnOverBudget = (over: OverBudget) => Promise<boolean>;
 
@@ -111,8 +112,7 @@ export function createBudget(deps: BudgetDeps): Budget {
 
 export function budgetError(over: OverBudget): BrokerError {
   const wait = formatDuration(over.retryAfterSeconds);
-  const approve = over.policy.overBudget === "approve" ? " (over_budget: approve is not served yet, so it is refused like deny)" : "";
-  return new BrokerError("ERR_BUDGET", `task ${over.task} is over its budget of ${over.limit} ${WHAT[over.budget].unit} per hour; the next frees up in ${wait}${approve}`, {
+  return new BrokerError("ERR_BUDGET", `task ${over.task} is over its budget of ${over.limit} ${WHAT[over.budget].unit} per hour; the next frees up in ${wait}`, {
     fix: `wait ${wait} and retry, or raise budget.${over.budget} in ${over.policy.file} and reload the daemon's policies (SIGHUP)`,
     details: { budget: over.budget, limit: over.limit, retryAfterSeconds: over.retryAfterSeconds },
   });

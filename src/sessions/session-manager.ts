@@ -14,6 +14,7 @@ import { scheduleRefresh } from "./refresh.js";
 import { missingProvider } from "./required-providers.js";
 import { sessionCredentials, sessionView } from "./session-view.js";
 import type { Session, SessionManagerDeps } from "./session.js";
+import type { OverBudget } from "./budget.js";
 import { scheduleExpiry } from "./session-expiry.js";
 import { unknownTaskError } from "./unknown-task.js";
 import type { EndReason, OpenSessionRequest, SessionCredentials, SessionView } from "./types.js";
@@ -79,7 +80,13 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       // Checked and counted in one turn (no await between) unless over: two opens cannot both take the last one.
       const mints = deps.providers.filter((p) => p.applies(plan)).length;
       const over = deps.budget?.over(policy, mints);
-      if (over) await deps.budget!.refuse(over, deps.onOverBudget);
+      // `over_budget: approve`: the open waits for a person as under `approval:`, the budget named as the reason.
+      let approvedOver = false;
+      const askApproval = deps.approvals ? async (o: OverBudget) => {
+        await deps.approvals!.check(policy, plan, request.approval, `over its budget of ${o.limit} ${o.budget === "sessions_per_hour" ? "sessions" : "credentials"} per hour`);
+        return (approvedOver = true);
+      } : undefined;
+      if (over) await deps.budget!.refuse(over, askApproval);
       if (liveCount(policy.task) >= policy.maxSessions) {
         deps.audit.write({ event: "deny", task: policy.task, session: null, outcome: "session-limit", limit: policy.maxSessions });
         throw new BrokerError("ERR_SESSION_LIMIT", `task "${policy.task}" already has ${policy.maxSessions} live sessions (max_sessions)`, {
@@ -89,6 +96,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       deps.budget?.countOpen(policy, mints);
       opening.set(policy.task, (opening.get(policy.task) ?? 0) + 1);
       try {
+        // While it waits, the request holds its place among the task's max_sessions.
+        if (!approvedOver) await deps.approvals?.check(policy, plan, request.approval);
         return await openSession(policy, plan, request);
       } finally {
         const n = (opening.get(policy.task) ?? 1) - 1;

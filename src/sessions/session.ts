@@ -1,11 +1,12 @@
 /** A live session as the daemon holds it, and what the session manager is built from. */
+import type { Approvals } from "../approval/pending-approvals.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { Logger } from "../daemon/logger.js";
 import type { OpenExits, SessionExits } from "../daemon/session-exits.js";
 import type { Policy, SessionPlan } from "../policy/types.js";
 import type { Provider, ProviderName } from "../providers/provider.js";
 import type { HandleCipher } from "./handle-cipher.js";
-import type { Budget, OnOverBudget } from "./budget.js";
+import type { Budget } from "./budget.js";
 import type { Journal } from "./journal.js";
 import type { LiveLease } from "./leases.js";
 import type { RevocationQueue } from "./revocation.js";
@@ -30,8 +31,8 @@ export interface SessionManagerDeps {
   events?: SessionEvents;
   /** Per-task sessions and credentials per hour (`budget:`); absent, nothing is counted. */
   budget?: Budget;
-  /** The seam for operator approval of an open over budget (`over_budget: approve`); absent, it is refused. */
-  onOverBudget?: OnOverBudget;
+  /** Holds a request whose plan needs a person's approval until it is approved (policy `approval:`). */
+  approvals?: Pick<Approvals, "check">;
 }
 
 export interface Session {

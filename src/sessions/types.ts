@@ -1,4 +1,5 @@
 /** The session as the socket API shows it (docs/interface.md "Socket API"). */
+import type { ApprovalWait } from "../approval/pending-approvals.js";
 import type { AwsCredentials, GithubCredentials } from "../providers/provider.js";
 
 export interface SessionCredentials {
@@ -47,6 +48,8 @@ export interface OpenSessionRequest {
   envDelivery?: ("aws" | "github")[];
   /** Providers the caller cannot do without (`broker mint --format credential-process`: aws); a task lacking one is refused before anything is minted. */
   requires?: ("aws" | "github")[];
+  /** The open call's side of a wait for approval (policy `approval:`): who asks, and whether it is still there. */
+  approval?: ApprovalWait;
 }
 
 export type EndReason = "close" | "expire" | "revoke" | "shutdown" | "disconnect" | "failed-open";

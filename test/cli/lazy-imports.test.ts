@@ -96,6 +96,9 @@ describe("the client commands stay light too", () => {
     [["sessions"]],
     [["revoke", "--all"]],
     [["credential-process", "--task", "report"]],
+    [["approvals"]],
+    [["approve", "00000000-0000-4000-8000-000000000000", "--yes"]],
+    [["deny", "00000000-0000-4000-8000-000000000000"]],
   ])("`broker %s` loads neither the AWS SDK, Octokit nor fastify", (args) => {
     const { code, packages } = loadedBy(args, away);
     expect(code).toBe(4); // it got as far as calling the daemon

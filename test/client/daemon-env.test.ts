@@ -43,7 +43,7 @@ describe("a daemon's answer that sets PATH", () => {
     expect(r.stderr).toContain("[ERR_UNSAFE_ENV]");
     expect(r.stderr).toContain('"PATH"');
     expect(r.stderr).not.toContain("/tmp/elsewhere");
-    expect(daemon.requests()).toContain("DELETE /v1/sessions/0f0e0d0c-0b0a-4908-8706-050403020100");
+    expect(daemon.requests()).toContain("DELETE /v1/sessions/0f0e0d0c-0b0a-4908-8706-050403020100?view=1");
   });
 
   it("gets broker mint --format env refused with nothing printed, and the session closed", async () => {

@@ -20,7 +20,7 @@ describe("loadPolicies", () => {
   it("loads the example policies shipped in policies/ without a problem", async () => {
     const { policies, problems } = await loadPolicies(resolve("policies"));
     expect(problems.map(formatProblem)).toEqual([]);
-    expect([...policies.keys()].sort()).toEqual(["openai", "pr-bot", "repo-reader", "report"]);
+    expect([...policies.keys()].sort()).toEqual(["deploy", "openai", "pr-bot", "repo-reader", "report"]);
     expect(policies.get("report")?.file).toBe(resolve("policies/report.yaml"));
   });
 

@@ -39,7 +39,7 @@ function where(text: string, file = "/p/demo.yaml"): string[] {
 describe("parsePolicy", () => {
   it("accepts every example policy in policies/ without a problem", () => {
     const files = readdirSync(EXAMPLES).filter((name) => name.endsWith(".yaml"));
-    expect(files.sort()).toEqual(["openai.yaml", "pr-bot.yaml", "repo-reader.yaml", "report.yaml"]);
+    expect(files.sort()).toEqual(["deploy.yaml", "openai.yaml", "pr-bot.yaml", "repo-reader.yaml", "report.yaml"]);
     for (const name of files) {
       const file = join(EXAMPLES, name);
       const { policy, problems } = parsePolicy(file, readFileSync(file, "utf8"));

@@ -10,6 +10,7 @@
  */
 import { BrokerClient } from "../../client/broker-client.js";
 import { BrokerError } from "../../errors.js";
+import { approvalNotice } from "../approval-notice.js";
 import { parseCommandArgs, stringFlag } from "../args.js";
 import { credentialProcessOutput } from "../aws-process-output.js";
 import type { CommandContext } from "../context.js";
@@ -35,7 +36,7 @@ export default async function credentialProcess(ctx: CommandContext): Promise<nu
   const ttl = stringFlag(parsed, "ttl");
   // Bound to this connection: if this process dies before closing it, the daemon ends it anyway.
   // `requires`: a task without AWS is refused before a session opens, so none is left behind.
-  const bound = await client.openBoundSession({ task, requires: ["aws"], ...(ttl === undefined ? {} : { ttl }) }).catch((error: unknown) => {
+  const bound = await client.openBoundSession({ task, requires: ["aws"], ...(ttl === undefined ? {} : { ttl }) }, approvalNotice(ctx.stderr)).catch((error: unknown) => {
     throw withInherited(error, choice);
   });
   try {

@@ -7,6 +7,7 @@
 import { BrokerClient } from "../../client/broker-client.js";
 import type { GithubCredentials } from "../../providers/provider.js";
 import { BrokerError } from "../../errors.js";
+import { approvalNotice } from "../approval-notice.js";
 import { parseCommandArgs, stringFlag } from "../args.js";
 import type { CommandContext } from "../context.js";
 import { chooseSession, withInherited } from "../session-choice.js";
@@ -43,14 +44,14 @@ const answer = (github: GithubCredentials | undefined, sessionExpiresAt: string)
 });
 
 /** A live session's token with time left, or a new session's. */
-async function tokenForTask(client: BrokerClient, task: string): Promise<Answer> {
+async function tokenForTask(client: BrokerClient, task: string, stderr: NodeJS.WritableStream): Promise<Answer> {
   const live = (await client.listSessions()).filter((s) => s.task === task).sort((a, b) => b.expiresAt.localeCompare(a.expiresAt));
   for (const s of live) {
     const found = answer((await client.credentials(s.id).catch(() => null))?.github, s.expiresAt);
     if (found.github && found.expiresAt - Date.now() > NEAR_END_MS) return found;
   }
   // `requires`: a task without GitHub is refused before a session opens, so none is left behind.
-  const session = await client.openSession({ task, requires: ["github"] });
+  const session = await client.openSession({ task, requires: ["github"] }, approvalNotice(stderr));
   return { ...answer(session.credentials?.github, session.expiresAt), opened: session.id };
 }
 
@@ -78,7 +79,7 @@ export default async function gitCredential(ctx: CommandContext): Promise<number
   const { github, expiresAt, opened } =
     choice.kind === "session"
       ? await tokenForSession(client, choice.id)
-      : await tokenForTask(client, choice.task).catch((error: unknown) => {
+      : await tokenForTask(client, choice.task, ctx.stderr).catch((error: unknown) => {
           throw withInherited(error, choice);
         });
   try {

@@ -3,6 +3,7 @@ import { BrokerClient, type SessionView } from "../../client/broker-client.js";
 import { BrokerError } from "../../errors.js";
 import { parseCommandArgs, stringFlag } from "../args.js";
 import { printJson, type CommandContext } from "../context.js";
+import { approvalNotice, parentOf } from "../approval-notice.js";
 import { commandHelp } from "../command-help.js";
 import { mintEnvDelivery, printWarnings } from "../env-delivery.js";
 import { SESSION_FLAG_HELP, SESSION_OPTIONS, sessionRequestFromFlags } from "../session-request.js";
@@ -31,7 +32,7 @@ export default async function mint(ctx: CommandContext): Promise<number> {
   // Checked by the daemon against the task before it opens anything.
   if (format === "credential-process") request.requires = ["aws"];
   const client = new BrokerClient(parsed.places.socket);
-  const session = await client.openSession(envDelivery.length > 0 ? { ...request, envDelivery } : request);
+  const session = await client.openSession({ ...request, ...(envDelivery.length > 0 ? { envDelivery } : {}), ...parentOf(ctx.env) }, approvalNotice(ctx.stderr));
   printWarnings(ctx.stderr, session);
   try {
     await printSession(ctx, session, format);

@@ -16,6 +16,7 @@ import { launchConfined } from "../../sandbox/launch-confined.js";
 import { assertSandboxAvailable, sandboxSetupFailed } from "../../sandbox/sandbox-available.js";
 import { buildChildEnv } from "../../sinks/child-env.js";
 import { parseDotenv, resolveEnvEntries } from "../../sinks/env-file.js";
+import { approvalNotice, parentOf } from "../approval-notice.js";
 import { firstPositional, parseCommandArgs, splitAtDoubleDash, stringFlag } from "../args.js";
 import type { CommandContext } from "../context.js";
 import { printWarnings, runEnvDelivery } from "../env-delivery.js";
@@ -62,7 +63,7 @@ export default async function run(ctx: CommandContext): Promise<number> {
 
   const client = new BrokerClient(parsed.places.socket);
   const envDelivery = runEnvDelivery({ noEnv: parsed.values["no-env"] === true, awsEndpoint: parsed.values["aws-endpoint"] === true, ...(envFile ? { envFile } : {}) });
-  const bound = await client.openBoundSession({ ...request, confine: true, envDelivery });
+  const bound = await client.openBoundSession({ ...request, confine: true, envDelivery, ...parentOf(ctx.env) }, approvalNotice(ctx.stderr));
   const session = bound.session;
   if (!confined) ctx.stderr.write(UNCONFINED_WARNING);
   printWarnings(ctx.stderr, session);
