@@ -8,6 +8,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BrokerClient } from "../../src/client/broker-client.js";
+import { bwrapWorks } from "../helpers/bwrap.js";
+import { CLI } from "../helpers/cli.js";
 import { waitFor } from "../helpers/daemon.js";
 import { githubPolicy, startGithubFixture, type GithubFixture } from "../helpers/github-fixture.js";
 import { startCli } from "../helpers/pending-cli.js";
@@ -56,6 +58,22 @@ describe("approval guards", () => {
     await f.daemon.client.deny(id);
     expect((await mint.result).code).toBe(3);
     await f.daemon.client.closeSession(inside.id);
+  });
+
+  it.skipIf(!bwrapWorks())("a command in a real box cannot approve a waiting request, with its CLI or straight at the operator's socket", async () => {
+    const mint = startCli(["mint", "--task", "pusher"], f.daemon.env);
+    const id = await mint.pendingId();
+    const probe = `${process.execPath} ${CLI} approve ${id} --yes; echo "cli=$?"; ${process.execPath} ${CLI} --socket ${f.daemon.socket} approve ${id} --yes; echo "main=$?"`;
+    const run = await f.daemon.cli(["run", "--task", "reader", "--", "sh", "-c", probe]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain("[ERR_SESSION_SCOPE]");
+    expect(run.stdout).toMatch(/^cli=[1-9]/m);
+    expect(run.stdout).toMatch(/^main=[1-9]/m);
+    // Still waiting: only the operator decides it.
+    expect((await f.daemon.client.listApprovals()).map((p) => p.id)).toEqual([id]);
+    expect(audit().filter((l) => l.approval === id && l.event === "approve")).toEqual([]);
+    await f.daemon.client.deny(id);
+    expect((await mint.result).code).toBe(3);
   });
 
   it("an approval names the plan it was shown: another digest approves nothing", async () => {

@@ -12,9 +12,9 @@ import { rawExchange, type RawResponse } from "../helpers/raw-http.js";
 import { heapSnapshotEnv, settledMemory, type SettledMemory } from "../helpers/settled-memory.js";
 import { tempDir } from "../helpers/tmp.js";
 import { recordCreated, recordFigure, recordSecret, recordText } from "./support/evidence.js";
-import { badBodies, badHeaders, badRoutes, notHttp, TASK, type BadRequest } from "./support/request-arbitraries.js";
+import { badApprovals, badBodies, badHeaders, badRoutes, notHttp, TASK, type BadRequest } from "./support/request-arbitraries.js";
 
-const RUNS = { route: 2_500, body: 4_500, headers: 1_500, raw: 1_500 };
+const RUNS = { route: 2_500, approval: 1_000, body: 4_500, headers: 1_500, raw: 1_500 };
 /** Requests before the first measure: code compiled, caches filled, pools grown. */
 const WARMUP = 6_000;
 /**
@@ -86,13 +86,14 @@ describe("bad input on the socket", () => {
   const property = (arb: fc.Arbitrary<BadRequest>, numRuns: number) => fc.assert(fc.asyncProperty(arb, send), { numRuns, endOnFailure: true });
 
   it(`answers ${Object.values(RUNS).reduce((a, b) => a + b, 0)} malformed requests with a coded 4xx, stays up, and stays flat`, async () => {
-    const all = fc.oneof(badRoutes, badBodies, badHeaders, notHttp);
+    const all = fc.oneof(badRoutes, badApprovals, badBodies, badHeaders, notHttp);
     await property(all, WARMUP);
     const pid = d.process.pid!;
     const memoryBefore = await settledMemory(d.process, heapDir.path);
     const fdsBefore = openFds(pid);
     const started = performance.now();
     await property(badRoutes, RUNS.route);
+    await property(badApprovals, RUNS.approval);
     await property(badBodies, RUNS.body);
     await property(badHeaders, RUNS.headers);
     await property(notHttp, RUNS.raw);
@@ -107,7 +108,7 @@ describe("bad input on the socket", () => {
 
     const area = "Bad input";
     const counted = sent - WARMUP;
-    recordFigure(area, `malformed socket requests (routes ${RUNS.route}, bodies ${RUNS.body}, headers ${RUNS.headers}, raw ${RUNS.raw}; fast-check)`, `${counted} in ${seconds.toFixed(0)} s`, "≥ 10,000", counted >= 10_000);
+    recordFigure(area, `malformed socket requests (routes ${RUNS.route}, approvals ${RUNS.approval}, bodies ${RUNS.body}, headers ${RUNS.headers}, raw ${RUNS.raw}; fast-check)`, `${counted} in ${seconds.toFixed(0)} s`, "≥ 10,000", counted >= 10_000);
     recordFigure(area, "answers that were a coded 4xx", `${sent}/${sent} (${[...statuses].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}×${n}`).join(", ")})`, "all", true);
     recordFigure(area, "codes answered", [...codes].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${n}`).join(", "), "ERR_*", true);
     recordFigure(area, "daemon crashes / 5xx logged / sessions opened", `${crashes} / ${serverErrors} / 0`, "0 / 0 / 0", crashes === 0 && serverErrors === 0);

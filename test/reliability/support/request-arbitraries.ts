@@ -39,13 +39,31 @@ function isServedGet(m: string, p: string): boolean {
   } catch {
     return false;
   }
-  return m === "GET" && (decoded === "/v1/health" || decoded === "/v1/sessions");
+  return m === "GET" && (decoded === "/v1/health" || decoded === "/v1/sessions" || decoded === "/v1/approvals");
 }
 
 export const badRoutes: fc.Arbitrary<BadRequest> = fc
   .tuple(method, path)
   .filter(([m, p]) => !isServedGet(m, p) && !(m === "POST" && p === "/v1/sessions"))
   .map(([m, p]) => ({ kind: "route", bytes: buildRequest(m, p) }));
+
+// ─── A2. approvals (nothing waits in the fuzzed daemon: every id is unknown) ──
+const approvalId = fc.oneof(fc.uuid(), segment, fc.integer({ min: 65, max: 5_000 }).map((n) => "i".repeat(n)));
+const approvalBody = fc.oneof(
+  fc.constant(""),
+  fc.jsonValue().map((v) => JSON.stringify(v)),
+  fc.record({ digest: fc.oneof(junk(80), fc.stringMatching(/^[0-9a-f]{64}$/), fc.jsonValue()) }).map((o) => JSON.stringify(o)),
+  fc.record({ reason: fc.oneof(junk(200), fc.integer({ min: 1_001, max: 70_000 }).map((n) => "r".repeat(n)), fc.jsonValue()) }).map((o) => JSON.stringify(o)),
+  junk(100),
+);
+export const badApprovals: fc.Arbitrary<BadRequest> = fc
+  .tuple(fc.constantFrom("approve", "deny", "x", ""), approvalId, fc.constantFrom("POST", "GET", "DELETE", "PUT"), approvalBody)
+  // `GET /v1/approvals/` would be the served list itself.
+  .filter(([verb, , m]) => !(m === "GET" && verb === ""))
+  .map(([verb, id, m, body]) => ({
+    kind: "approval",
+    bytes: buildRequest(m, `/v1/approvals/${encodePath(id)}${verb ? `/${verb}` : ""}`, body === "" ? [] : [["Content-Type", "application/json"]], body === "" ? undefined : body),
+  }));
 
 // ─── B. session bodies ───────────────────────────────────────────────────────
 const notTask = fc.oneof(
