@@ -26,6 +26,12 @@ export interface ConnectionGate {
   /** Puts a server behind the gate: its connections are counted under `scope`, at most `perPeer` per peer. Call before listen. */
   guard(server: Server, scope: string, perPeer: number): void;
   stats(): { connections: number; bodyBytes: number; refused: number; evicted: number };
+  /**
+   * Places for something that is not an HTTP connection of a guarded server (an egress proxy's
+   * connection, `weight` 2: it holds an upstream socket too), counted in the same total; idle
+   * connections give way as for a newcomer. Returns the release, or null when nothing can give way.
+   */
+  acquire(weight: number): (() => void) | null;
 }
 
 interface Entry {
@@ -208,5 +214,20 @@ export function createConnectionGate(options: GateOptions): ConnectionGate {
       });
     },
     stats: () => ({ connections, bodyBytes, refused, evicted }),
+    acquire(weight) {
+      while (connections + weight > options.total) {
+        if (!evictAnywhere()) {
+          refused += 1;
+          return null;
+        }
+      }
+      connections += weight;
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        connections -= weight;
+      };
+    },
   };
 }

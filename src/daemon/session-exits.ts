@@ -73,6 +73,7 @@ export function sessionExitsOpener(deps: SessionExitsDeps): OpenExits {
         denyHint: (host, port) => egressHint(session.task, host, port),
         audit: (entry) => deps.audit.write({ event: "egress", task: session.task, session: session.id, ...entry }),
         ...(deps.upstreamProxy ? { upstreamProxy: deps.upstreamProxy } : {}),
+        ...(deps.limits ? { gate: deps.limits.gate } : {}),
       });
     } catch (error) {
       await close().catch(() => undefined);

@@ -31,6 +31,8 @@ export interface EgressProxyOptions {
   /** The operator's own proxy: the daemon's outbound connections go through it. */
   upstreamProxy?: URL;
   connectTimeoutMs?: number;
+  /** The daemon's connection gate: each proxy connection takes 2 places of its total (client and upstream). */
+  gate?: { acquire(weight: number): (() => void) | null };
 }
 
 export interface EgressProxy {
@@ -77,7 +79,10 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
     },
   };
 
+  /** Connections over the gate's cap: answered 503 and closing; what they send is not acted on. */
+  const refused = new WeakSet<Socket>();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (refused.has(req.socket)) return void res.destroy();
     const url = parseAbsolute(req.url ?? "");
     if (!url) return answer(res, 400, "broker: send absolute-form http:// requests, or CONNECT host:port for TLS\n");
     void forwardRequest(context, req, res, url);
@@ -88,11 +93,22 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
   // One box's share of the daemon's descriptors: a runaway command cannot starve the others.
   server.maxConnections = MAX_CONNECTIONS;
   server.on("connection", (socket: Socket) => {
+    // Counted with every other connection the daemon holds, so boxes cannot take the descriptors revocation needs.
+    const release = options.gate?.acquire(2);
+    if (release === null) {
+      refused.add(socket);
+      socket.on("error", () => undefined);
+      return rawAnswer(socket, 503, "broker: the daemon is at its limit of connections; retry shortly\n");
+    }
     open.add(socket);
-    socket.once("close", () => open.delete(socket));
+    socket.once("close", () => {
+      open.delete(socket);
+      release?.();
+    });
   });
   server.on("connect", (req: IncomingMessage, socket: Socket, head: Buffer) => {
     socket.on("error", () => undefined);
+    if (refused.has(socket)) return void socket.destroy();
     const target = parseAuthority(req.url ?? "");
     if (!target) return rawAnswer(socket, 400, "broker: CONNECT needs host:port\n");
     void openTunnel(context, target, socket, head).catch(() => socket.destroy());
@@ -142,7 +158,7 @@ export function answer(res: ServerResponse, status: number, body: string): void 
 }
 
 export function rawAnswer(socket: Socket, status: number, body: string): void {
-  const reason = { 400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway", 504: "Gateway Timeout" }[status] ?? "Error";
+  const reason = { 400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout" }[status] ?? "Error";
   if (socket.writable) socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   else socket.destroy();
 }

@@ -71,7 +71,12 @@ export async function openTunnel(ctx: ProxyContext, target: Target, client: Sock
     client.destroy();
     upstream.destroy();
   };
-  if (!hello.ok) return hello.reason === "closed" ? void upstream.destroy() : refuse(hello.reason);
+  if (!hello.ok) {
+    if (hello.reason !== "closed") return refuse(hello.reason);
+    // The client went away before its ClientHello: both ends go, so no descriptor stays held.
+    client.destroy();
+    return void upstream.destroy();
+  }
   if (hello.sni === null && isIP(target.host) === 0) return refuse("no-sni");
   if (hello.sni !== null && normaliseHost(hello.sni) !== target.host) return refuse("sni-mismatch");
   upstream.write(hello.buffered);

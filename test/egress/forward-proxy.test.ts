@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { connect as tlsConnect, createServer as tlsServer, type Server as TlsServer } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEgressProxy, type EgressAuditEntry, type EgressProxy } from "../../src/egress/forward-proxy.js";
+import { createConnectionGate, type ConnectionGate } from "../../src/daemon/connection-gate.js";
+import { waitFor } from "../helpers/daemon.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const dir = tempDir("broker-egress-");
@@ -59,7 +61,7 @@ afterAll(async () => {
   dir.cleanup();
 });
 
-async function proxyWith(rules: Record<string, boolean>, extra: { upstreamProxy?: URL } = {}) {
+async function proxyWith(rules: Record<string, boolean>, extra: { upstreamProxy?: URL; gate?: ConnectionGate } = {}) {
   const audit: EgressAuditEntry[] = [];
   const socketPath = join(dir.path, `p-${Math.random().toString(16).slice(2)}.sock`);
   const proxy: EgressProxy = await startEgressProxy({
@@ -119,6 +121,28 @@ function plainGet(socketPath: string, url: string, host?: string): Promise<{ sta
     req.end();
   });
 }
+
+describe("egress proxy: descriptors", () => {
+  it("counts its connections in the daemon's gate: two boxes together get no more than the gate's total (503 over it)", async () => {
+    // Total 6 = three proxy connections (each takes 2: client and upstream), over two sessions' proxies.
+    const gate = createConnectionGate({ total: 6, bodyBudget: 1024, bodyLimit: 1024 });
+    const a = await proxyWith({ [`allowed.test:${tlsPort}`]: true }, { gate });
+    const b = await proxyWith({ [`allowed.test:${tlsPort}`]: true }, { gate });
+    const held = [await connectVia(a.socketPath, `allowed.test:${tlsPort}`), await connectVia(a.socketPath, `allowed.test:${tlsPort}`), await connectVia(b.socketPath, `allowed.test:${tlsPort}`)];
+    expect(held.map((t) => t.head.split("\r\n")[0])).toEqual(Array(3).fill("HTTP/1.1 200 Connection Established"));
+    const over = await connectVia(b.socketPath, `allowed.test:${tlsPort}`);
+    expect(over.head).toMatch(/^HTTP\/1\.1 503/);
+    expect(over.rest).toContain("at its limit of connections");
+    expect(gate.stats().connections).toBe(6);
+    held[0]!.socket.destroy();
+    await waitFor(() => gate.stats().connections === 4 || undefined, 5_000, 10);
+    const again = await connectVia(b.socketPath, `allowed.test:${tlsPort}`);
+    expect(again.head).toMatch(/^HTTP\/1\.1 200/);
+    for (const t of [...held, again]) t.socket.destroy();
+    await Promise.all([a.proxy.close(), b.proxy.close()]);
+    await waitFor(() => gate.stats().connections === 0 || undefined, 5_000, 10);
+  });
+});
 
 describe("egress proxy: CONNECT tunnels", () => {
   it("tunnels TLS end to end to an allowed name, and audits host, port and bytes", async () => {
