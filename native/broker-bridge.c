@@ -187,9 +187,10 @@ int main(int argc, char **argv) {
       if (forwarder == 0) forward(bridges, count);
       _exit(forwarder < 0 ? 1 : 0);
     }
-    int status;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) bridge_failed(bridges[0].port, "fork failed");
+    int status = 0;
+    pid_t waited;
+    while ((waited = waitpid(child, &status, 0)) < 0 && errno == EINTR) {}
+    if (waited != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) bridge_failed(bridges[0].port, "fork failed");
   }
   if (write(READY_FD, "r", 1) < 0) {
     /* No one waiting (run by hand): nothing to tell. */
