@@ -8,7 +8,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { SessionView } from "../client/broker-client.js";
 import { BrokerError } from "../errors.js";
-import type { Bridge } from "./bridge-script.js";
+import type { Bridge } from "./bridge-command.js";
 import type { BoxSpec } from "./bwrap-args.js";
 import { expandHome, HIDDEN_CREDENTIAL_PATHS, isWithin } from "./hidden-paths.js";
 

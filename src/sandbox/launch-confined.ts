@@ -1,12 +1,12 @@
 /**
  * Starts CMD in the box and keeps hold of it: bwrap tells us its init's pid (fd 3), the bridge
- * script says when the box is up (fd 4). bwrap forwards no signals, so `signal` finds CMD itself
+ * program says when the box is up (fd 4). bwrap forwards no signals, so `signal` finds CMD itself
  * (PID 2 of the box's namespace: the first child of its init) and signals it directly.
  */
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
-import { bridgeCommand, READY_FD, type Bridge } from "./bridge-script.js";
+import { bridgeCommand, READY_FD, type Bridge } from "./bridge-command.js";
 import { bwrapArgs, type BoxSpec } from "./bwrap-args.js";
 
 const INFO_FD = 3;
@@ -21,6 +21,8 @@ export interface ConfinedChild {
 
 export interface ConfinedLaunch {
   box: Omit<BoxSpec, "infoFd">;
+  /** The bridge program's path (findBridge): the box's first process, visible inside. */
+  bridge: string;
   bridges: readonly Bridge[];
   /** The whole environment CMD gets: given to bwrap, which passes it on (never in argv). */
   env: Record<string, string>;
@@ -57,7 +59,7 @@ const exists = (pid: number): boolean => {
 };
 
 export function launchConfined(command: readonly string[], launch: ConfinedLaunch): ConfinedChild {
-  const args = [...bwrapArgs({ ...launch.box, infoFd: INFO_FD }), "--", ...bridgeCommand(launch.bridges, command)];
+  const args = [...bwrapArgs({ ...launch.box, infoFd: INFO_FD }), "--", ...bridgeCommand(launch.bridge, launch.bridges, command)];
   const stdio: StdioOptions = [...launch.stdio, "pipe", "pipe"];
   const child = spawn("bwrap", args, { env: launch.env, stdio });
   let initPid: number | null = null;

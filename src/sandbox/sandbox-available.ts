@@ -6,14 +6,12 @@ import { spawnSync } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 import { BrokerError } from "../errors.js";
+import { findBridge } from "./bridge-command.js";
 
 const NO_SANDBOX = "or pass --no-sandbox to run the command unconfined (it can then reach your keychain, files and network)";
 
-/** The programs the box needs, looked up on PATH the way spawn will. */
-export const SANDBOX_TOOLS = [
-  { name: "bwrap", package: "bubblewrap" },
-  { name: "socat", package: "socat" },
-] as const;
+/** The programs the box needs from the system, looked up on PATH the way spawn will. */
+export const SANDBOX_TOOLS = [{ name: "bwrap", package: "bubblewrap" }] as const;
 
 export function findOnPath(name: string, path: string | undefined): string | null {
   for (const dir of (path ?? "").split(delimiter)) {
@@ -29,8 +27,11 @@ export function findOnPath(name: string, path: string | undefined): string | nul
   return null;
 }
 
-/** Throws ERR_SANDBOX_UNAVAILABLE unless this platform has a box and its tools are installed. */
-export function assertSandboxAvailable(env: NodeJS.ProcessEnv, platform: NodeJS.Platform = process.platform): void {
+/**
+ * Throws ERR_SANDBOX_UNAVAILABLE unless this platform has a box and its tools are installed;
+ * answers the path of the bridge program (native/, built with the addon) that starts the box.
+ */
+export function assertSandboxAvailable(env: NodeJS.ProcessEnv, platform: NodeJS.Platform = process.platform): string {
   if (platform !== "linux") {
     throw new BrokerError("ERR_SANDBOX_UNAVAILABLE", `broker run has no sandbox on ${platform} yet`, { fix: NO_SANDBOX });
   }
@@ -41,6 +42,13 @@ export function assertSandboxAvailable(env: NodeJS.ProcessEnv, platform: NodeJS.
       });
     }
   }
+  const bridge = findBridge();
+  if (bridge === null) {
+    throw new BrokerError("ERR_SANDBOX_UNAVAILABLE", "broker's network bridge for the sandbox (native/build/Release/broker-bridge) is not built", {
+      fix: `build it in the broker package: run \`npm ci\` or \`npm rebuild\` (needs python3, make and a C compiler), ${NO_SANDBOX}`,
+    });
+  }
+  return bridge;
 }
 
 /** bwrap started but could not make the box: namespaces are refused here. */
@@ -53,13 +61,17 @@ export function sandboxSetupFailed(): BrokerError {
   });
 }
 
-/** For `broker doctor`: makes a throwaway box (namespaces, read-only root, no network) and runs `true` in it. */
+/**
+ * For `broker doctor`: makes a throwaway box (namespaces, read-only root, no network) and runs
+ * `true` in it behind the bridge program, with one bridge listening (to a socket nobody serves).
+ */
 export function probeSandbox(env: NodeJS.ProcessEnv): string {
-  assertSandboxAvailable(env);
-  const probe = spawnSync("bwrap", ["--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--", "true"], { encoding: "utf8", env, timeout: 10_000 });
+  const bridge = assertSandboxAvailable(env);
+  const box = ["--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"];
+  const probe = spawnSync("bwrap", [...box, "--", bridge, "20000=/nonexistent/probe.sock", "--", "true"], { encoding: "utf8", env, timeout: 10_000 });
   if (probe.status !== 0) {
     const failed = sandboxSetupFailed();
     throw new BrokerError("ERR_SANDBOX_UNAVAILABLE", `bwrap could not make a sandbox: ${(probe.stderr || probe.error?.message || "no message").trim().slice(0, 300)}`, failed.fix ? { fix: failed.fix } : {});
   }
-  return "bwrap makes a box here (user, PID, network and mount namespaces); socat bridges its network";
+  return `bwrap makes a box here (user, PID, network and mount namespaces); ${bridge} bridges its network`;
 }

@@ -20,7 +20,7 @@ import { tempDir } from "../helpers/tmp.js";
 import { ROUTES, runGit } from "../stubs/github-stub.js";
 
 const has = (tool: string): boolean => spawnSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" }).status === 0;
-const boxes = bwrapWorks() && has("socat") && has("git") && has("curl");
+const boxes = bwrapWorks() && has("git") && has("curl");
 const STAND_IN_HOST = "127.0.0.2";
 /** The box's own loopback, where its proxy bridge listens. */
 const PROXY_URL = /^http:\/\/127\.0\.0\.1:\d+$/;

@@ -49,7 +49,7 @@ export default async function run(ctx: CommandContext): Promise<number> {
     throw new BrokerError("ERR_NESTED_SESSION", `already inside broker session ${ctx.env.BROKER_SESSION}`, { fix: "pass --nested to open another session inside this one on purpose" });
   }
   const confined = parsed.values["no-sandbox"] !== true;
-  if (confined) assertSandboxAvailable(ctx.env);
+  const bridge = confined ? assertSandboxAvailable(ctx.env) : undefined;
   const request = await sessionRequestFromFlags(parsed, USAGE, { sandboxTmp: parsed.values["sandbox-tmp"] === true });
   if (confined && request.sandbox) {
     request.sandbox.path ??= DEFAULT_SANDBOX_PATH;
@@ -89,7 +89,8 @@ export default async function run(ctx: CommandContext): Promise<number> {
     const home = ctx.env.HOME || homedir();
     const wantsEndpoint = parsed.values["aws-endpoint"] === true;
     if (wantsEndpoint && confined) endpointDir = mkdtempSync(join(tmpdir(), "broker-aws-"));
-    const plan = confined ? planBox({ session, env: ctx.env, home, cwd: process.cwd(), places: parsed.places, installs: installs(), ...(endpointDir ? { awsEndpointDir: endpointDir } : {}) }) : undefined;
+    // The bridge program is the box's first process: its directory stays visible inside too.
+    const plan = bridge !== undefined ? planBox({ session, env: ctx.env, home, cwd: process.cwd(), places: parsed.places, installs: [...installs(), dirname(bridge)], ...(endpointDir ? { awsEndpointDir: endpointDir } : {}) }) : undefined;
     if (wantsEndpoint) {
       if (!credentials.aws) throw new BrokerError("ERR_USAGE", `--aws-endpoint: task "${session.task}" gives no AWS credentials`, { fix: "drop --aws-endpoint or use a task with an aws: block" });
       endpoint = await startEndpoint(client, session, plan, endpointDir);
@@ -108,7 +109,7 @@ export default async function run(ctx: CommandContext): Promise<number> {
       // Unconfined, --keep-socket hands out the session's own socket, never the operator's.
       ...(!confined && keepSocket && session.confinement ? { BROKER_SOCKET: session.confinement.socket } : {}),
     };
-    const launcher: Launcher = plan ? (stdio) => launchConfined(command, { box: plan.box, bridges: plan.bridges, env, stdio }) : unconfinedLauncher(command, env);
+    const launcher: Launcher = plan && bridge !== undefined ? (stdio) => launchConfined(command, { box: plan.box, bridge, bridges: plan.bridges, env, stdio }) : unconfinedLauncher(command, env);
     const masking = parsed.values["no-masking"] !== true;
     const code = await runChild(command, launcher, ctx, {
       secrets: masking ? credentialValues(credentials) : null,
