@@ -56,7 +56,8 @@ export async function benchMasking(root: BenchRoot, tasks: BenchTasks, report: R
   const times = await interleave(
     {
       cat: pipeline('cat "$BENCH_FILE" | wc -c', size),
-      broker: pipeline(`"$BENCH_NODE" "$BENCH_CLI" run --task ${TASK.mask} -- cat "$BENCH_FILE" | wc -c`, expected),
+      // Run from the file's directory: the box sees the working directory (its /tmp is its own).
+      broker: pipeline(`cd "$(dirname "$BENCH_FILE")" && "$BENCH_NODE" "$BENCH_CLI" run --task ${TASK.mask} -- cat "$BENCH_FILE" | wc -c`, expected),
     },
     options.rounds,
     1,
