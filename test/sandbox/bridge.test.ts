@@ -9,7 +9,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findBridge } from "../../src/sandbox/bridge-command.js";
@@ -41,7 +41,8 @@ describe.skipIf(!bwrapWorks())("broker-bridge in a box", () => {
 
   /** bwrap with a private network and /run, the test dir at MOUNT; fds 3 and 4 are pipes. */
   function box(args: string[], input = ""): Promise<{ code: number | null; stdout: string; stderr: string; ready: string }> {
-    const bwrap = ["--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/run", "--ro-bind", dir.path, MOUNT];
+    // The bridge's own directory stays visible, as broker run keeps it: a checkout may live under /tmp.
+    const bwrap = ["--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/run", "--ro-bind", dirname(bridge!), dirname(bridge!), "--ro-bind", dir.path, MOUNT];
     const child = spawn("bwrap", [...bwrap, "--", bridge!, ...args], { stdio: ["pipe", "pipe", "pipe", "pipe", "pipe"] });
     const out = { stdout: "", stderr: "", ready: "" };
     child.stdout!.setEncoding("utf8").on("data", (d: string) => (out.stdout += d));
