@@ -5,9 +5,9 @@
  * or hangs is logged and stopped after a while; it never decides anything.
  */
 import { spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
-import { delimiter, join } from "node:path";
+import { delimiter } from "node:path";
 import type { Logger } from "../daemon/logger.js";
+import { findOnPath } from "../util/find-on-path.js";
 
 export type Notifier = (summary: PendingNotice) => void;
 
@@ -24,19 +24,6 @@ export interface PendingNotice {
 }
 
 const NOTIFIER_TIMEOUT_MS = 10_000;
-
-function onPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
-  for (const dir of (env.PATH ?? "").split(delimiter)) {
-    if (!dir.startsWith("/")) continue;
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
 
 function run(logger: Logger, file: string, args: string[], input: string, env: NodeJS.ProcessEnv): void {
   const child = spawn(file, args, { shell: false, stdio: ["pipe", "ignore", "ignore"], env, detached: false });
@@ -59,7 +46,8 @@ export function createNotifier(command: string | undefined, logger: Logger, env:
   // The notifier gets no BROKER_* variable (the store passphrase is gone already; keep it that way).
   const childEnv = Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith("BROKER_")));
   if (command) return (notice) => run(logger, command, [], `${JSON.stringify(notice)}\n`, childEnv);
-  const notifySend = onPath("notify-send", env);
+  // Only absolute PATH entries: the daemon's working directory is nobody's choice of notifier.
+  const notifySend = findOnPath("notify-send", (env.PATH ?? "").split(delimiter).filter((dir) => dir.startsWith("/")).join(delimiter));
   if (!notifySend) return () => undefined;
   return (notice) => {
     const what = notice.repositories === null ? "all repositories" : notice.repositories.join(", ") || "no repositories";

@@ -5,7 +5,7 @@
  */
 import { readlinkSync } from "node:fs";
 import type { Socket } from "node:net";
-import { peerCredentials, socketFd } from "../native/process-controls.js";
+import { socketPeer } from "../daemon/connection-peer.js";
 
 export interface Requester {
   pid: number | null;
@@ -23,13 +23,7 @@ function link(path: string): string | null {
 }
 
 export function requesterOf(socket: Socket): Requester {
-  const fd = socketFd(socket);
-  let peer: { pid: number; uid: number } | undefined;
-  try {
-    peer = fd === undefined ? undefined : peerCredentials(fd);
-  } catch {
-    peer = undefined;
-  }
+  const peer = socketPeer(socket);
   if (!peer) return { pid: null, uid: null, executable: null, cwd: null };
   return { pid: peer.pid, uid: peer.uid, executable: link(`/proc/${peer.pid}/exe`), cwd: link(`/proc/${peer.pid}/cwd`) };
 }

@@ -6,14 +6,19 @@
 import type { Socket } from "node:net";
 import { peerCredentials, socketFd } from "../native/process-controls.js";
 
+/** The kernel's record of the process at the other end of a Unix socket; undefined where it cannot be read. */
+export function socketPeer(socket: Socket): { pid: number; uid: number } | undefined {
+  const fd = socketFd(socket);
+  if (fd === undefined) return undefined;
+  try {
+    return peerCredentials(fd) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function peerOf(socket: Socket): string {
   if (socket.remoteAddress) return socket.remoteAddress;
-  const fd = socketFd(socket);
-  if (fd === undefined) return "local";
-  try {
-    const peer = peerCredentials(fd);
-    return peer ? `pid ${peer.pid}` : "local";
-  } catch {
-    return "local";
-  }
+  const peer = socketPeer(socket);
+  return peer ? `pid ${peer.pid}` : "local";
 }

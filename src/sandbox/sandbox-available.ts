@@ -3,29 +3,14 @@
  * bubblewrap on Linux; another platform's sandbox (macOS sandbox-exec) would answer here too.
  */
 import { spawnSync } from "node:child_process";
-import { accessSync, constants } from "node:fs";
-import { delimiter, join } from "node:path";
 import { BrokerError } from "../errors.js";
+import { findOnPath } from "../util/find-on-path.js";
 import { findBridge } from "./bridge-command.js";
 
 const NO_SANDBOX = "or pass --no-sandbox to run the command unconfined (it can then reach your keychain, files and network)";
 
 /** The programs the box needs from the system, looked up on PATH the way spawn will. */
 export const SANDBOX_TOOLS = [{ name: "bwrap", package: "bubblewrap" }] as const;
-
-export function findOnPath(name: string, path: string | undefined): string | null {
-  for (const dir of (path ?? "").split(delimiter)) {
-    if (dir === "") continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
 
 /**
  * Throws ERR_SANDBOX_UNAVAILABLE unless this platform has a box and its tools are installed;

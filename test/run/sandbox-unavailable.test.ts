@@ -10,7 +10,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, symlinkSync, writeFileSync } 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { findOnPath } from "../../src/sandbox/sandbox-available.js";
+import { findOnPath } from "../../src/util/find-on-path.js";
 import { tempDir } from "../helpers/tmp.js";
 import { startRunFixture, type RunFixture } from "./run-fixture.js";
 
