@@ -114,6 +114,8 @@ describe("upstream faults at revocation", () => {
     const started = performance.now();
     await waitFor(() => w.github.token(token)?.revokedAt != null, 20_000, 100);
     journalRetryMs = performance.now() - started;
+    // The stand-in records the revocation before the daemon has its answer and writes the audit line.
+    await waitFor(() => revokeLines(session.id).some((l) => l.event === "recover" && l.outcome === "revoked") || undefined, 5_000, 20).catch(() => undefined);
     expect(revokeLines(session.id).some((l) => l.event === "recover" && l.outcome === "revoked")).toBe(true);
     expect(w.crashes()).toBe(0);
   });
