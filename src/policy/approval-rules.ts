@@ -3,24 +3,16 @@
  * (`required: true`) or when one of the `when:` conditions holds for the narrowed request.
  * Durations below a minute are allowed (a test, or an operator who sits at the terminal).
  */
-import { isScalar } from "yaml";
-import { duration, fields, listOf, text } from "./field-checks.js";
+import { boolean, duration, fields, listOf, text } from "./field-checks.js";
 import { MAX_TOKEN_REPOSITORIES, REPOSITORY_NAME, repositoryNameProblem } from "./github-names.js";
 import type { ApprovalPolicy } from "./types.js";
-import type { At, Check, Rules, Walk } from "./yaml-reader.js";
-import { deref, describe, report } from "./yaml-reader.js";
+import type { At, Rules, Walk } from "./yaml-reader.js";
+import { report } from "./yaml-reader.js";
 
 export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 5 * 60;
 /** A request waits at most a day: a pending open holds a connection. */
 export const MAX_APPROVAL_TIMEOUT_SECONDS = 86_400;
 export const MAX_APPROVAL_REUSE_SECONDS = 7 * 86_400;
-
-const boolean: Check<boolean> = (walk, node, at) => {
-  const value = deref(walk, node, at);
-  if (isScalar(value) && typeof value.value === "boolean") return value.value;
-  report(walk, at, `must be true or false, found ${describe(value)}`);
-  return undefined;
-};
 
 const repositoryName = text({ pattern: REPOSITORY_NAME, max: 100, shape: "a repository name within the owner", explain: repositoryNameProblem });
 

@@ -4,7 +4,7 @@
  * here is not refused upstream for its shape.
  */
 import { isMap, isScalar, isSeq } from "yaml";
-import { duration, listOf, mapOf, secretName, text, upstreamUrl } from "./field-checks.js";
+import { boolean, duration, listOf, mapOf, secretName, text, upstreamUrl } from "./field-checks.js";
 import type { AwsPolicy } from "./types.js";
 import type { At, Check, Rules, Walk } from "./yaml-reader.js";
 import { asMap, deref, describe, lineOf, readFields, report } from "./yaml-reader.js";
@@ -116,6 +116,7 @@ export const AWS_RULES = {
   },
   // Kept within the role's MaxSessionDuration, a session longer than this gets fresh keys within it.
   max_duration: { check: duration(STS_MIN_SESSION_SECONDS, STS_MAX_SESSION_SECONDS) },
+  inject: { check: boolean },
 } satisfies Rules;
 
 export function readAws(walk: Walk, node: unknown, at: At): AwsPolicy | undefined {
@@ -141,5 +142,6 @@ export function readAws(walk: Walk, node: unknown, at: At): AwsPolicy | undefine
     ...(values.policy_arns !== undefined ? { policyArns: values.policy_arns } : {}),
     ...(values.tags !== undefined ? { tags: values.tags } : {}),
     ...(values.max_duration !== undefined ? { maxDurationSeconds: values.max_duration } : {}),
+    ...(values.inject === true ? { inject: true } : {}),
   };
 }

@@ -1,6 +1,7 @@
 /** The `env:` section: environment variables filled from generic secrets. */
 import { envNameProblem } from "./env-deny-list.js";
 import { fields, mapOf, secretName } from "./field-checks.js";
+import { readEnvInject } from "./inject-rules.js";
 import type { EnvEntry } from "./types.js";
 import type { Check, Rules } from "./yaml-reader.js";
 
@@ -9,11 +10,13 @@ export { ENV_NAME, envNameProblem } from "./env-deny-list.js";
 
 export const ENV_ENTRY_RULES = {
   secret: { required: true, check: secretName },
+  inject: { check: readEnvInject },
 } satisfies Rules;
 
 const envEntry: Check<EnvEntry> = (walk, node, at) => {
   const entry = fields(ENV_ENTRY_RULES)(walk, node, at);
-  return entry?.secret === undefined ? undefined : { secret: entry.secret };
+  if (entry?.secret === undefined) return undefined;
+  return { secret: entry.secret, ...(entry.inject ? { inject: entry.inject } : {}) };
 };
 
 export const readEnv: Check<Record<string, EnvEntry>> = mapOf(envEntry, {

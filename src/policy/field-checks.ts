@@ -37,6 +37,14 @@ export function text(options: TextOptions = {}): Check<string> {
   };
 }
 
+/** `true` or `false` (YAML booleans only, not the text "yes"). */
+export const boolean: Check<boolean> = (walk, node, at) => {
+  const value = deref(walk, node, at);
+  if (isScalar(value) && typeof value.value === "boolean") return value.value;
+  report(walk, at, `must be true or false, found ${describe(value)}`);
+  return undefined;
+};
+
 export const secretName = text({
   pattern: SECRET_NAME,
   max: 100,

@@ -1,6 +1,6 @@
 /** The `github:` section: which App installation, which repositories, which permissions. */
 import { isScalar } from "yaml";
-import { upstreamUrl, integer, listOf, secretName, text } from "./field-checks.js";
+import { boolean, upstreamUrl, integer, listOf, secretName, text } from "./field-checks.js";
 import { levelsFor, PERMISSION_NAMES, permissionProblem } from "./github-permissions.js";
 import { GITHUB_LOGIN, MAX_TOKEN_REPOSITORIES, repositoryNameProblem } from "./github-names.js";
 import type { GithubPolicy, PermissionLevel } from "./types.js";
@@ -50,6 +50,7 @@ export const GITHUB_RULES = {
     check: listOf(repositoryName, { min: 1, max: MAX_TOKEN_REPOSITORIES, identity: (name) => name.toLowerCase() }),
   },
   permissions: { required: true, check: permissionsMap },
+  inject: { check: boolean },
 } satisfies Rules;
 
 export function readGithub(walk: Walk, node: unknown, at: At): GithubPolicy | undefined {
@@ -69,5 +70,6 @@ export function readGithub(walk: Walk, node: unknown, at: At): GithubPolicy | un
     ...(values.installation_id !== undefined ? { installationId: values.installation_id } : {}),
     ...(values.repositories !== undefined ? { repositories: values.repositories } : {}),
     permissions: values.permissions,
+    ...(values.inject === true ? { inject: true } : {}),
   };
 }

@@ -15,6 +15,8 @@ export interface AwsPolicy {
   tags?: Record<string, string>;
   /** `max_duration`: the most DurationSeconds one STS call asks for (absent: 1h, IAM's default role maximum); longer sessions refresh. */
   maxDurationSeconds?: number;
+  /** `inject: true`: the box gets placeholder keys; the egress proxy re-signs its requests with the real ones. */
+  inject?: boolean;
 }
 
 export interface GithubPolicy {
@@ -27,11 +29,29 @@ export interface GithubPolicy {
   /** Names within the owner; absent means every repository the installation can see. */
   repositories?: string[];
   permissions: Record<string, PermissionLevel>;
+  /** `inject: true`: the box gets a placeholder token; the egress proxy puts the real one in its requests. */
+  inject?: boolean;
+}
+
+/** `env.NAME.inject`: where the egress proxy puts the real value in place of the box's placeholder. */
+export interface EnvInjection {
+  /** The hosts the real value may go to (`host` in the file: one entry or a list). */
+  hosts: Array<Extract<EgressRule, { kind: "host" | "suffix" }>>;
+  /** A request header, lower case (exactly one of header and query). */
+  header?: string;
+  /** A query parameter name. */
+  query?: string;
+  /** The header or parameter value with `{value}` where the secret goes; default "{value}". */
+  format: string;
+  /** `placeholder: shaped`: the placeholder has the real value's length and character classes (default: `broker-ph-…`). */
+  placeholder?: "shaped";
 }
 
 export interface EnvEntry {
   /** Name of a stored secret of type `generic`. */
   secret: string;
+  /** Absent: the value itself is put in the environment. */
+  inject?: EnvInjection;
 }
 
 /** The `sandbox:` section: holes the operator opens in `broker run`'s box on purpose. */
@@ -53,6 +73,9 @@ export type EgressRule =
   | { kind: "suffix"; suffix: string; port?: number };
 
 export type EnvExpiryChoice = "warn" | "refuse";
+
+/** `on_leak`: a placeholder seen where it does not belong ends the session (end), or only refuses that request (deny). */
+export type LeakChoice = "end" | "deny";
 
 /** The `budget:` section: how much a task may do per sliding hour, against a runaway agent. */
 export interface BudgetPolicy {
@@ -105,6 +128,8 @@ export interface Policy {
   overBudget?: OverBudgetChoice;
   /** Absent: no request needs approval. */
   approval?: ApprovalPolicy;
+  /** `on_leak` as written (absent: end). */
+  onLeak?: LeakChoice;
   /** Absolute path of the YAML file it came from. */
   file: string;
 }

@@ -14,6 +14,7 @@ import { readEgress } from "./egress-rules.js";
 import { readEnv } from "./env-rules.js";
 import { duration, integer, text } from "./field-checks.js";
 import { readGithub } from "./github-rules.js";
+import { readOnLeak } from "./injected-hosts.js";
 import { readSandbox } from "./sandbox-rules.js";
 import { TASK_NAME } from "./types.js";
 import type { Policy, PolicyProblem } from "./types.js";
@@ -47,6 +48,7 @@ export const TOP_LEVEL_RULES = {
   on_env_expiry: { check: text({ shape: "warn or refuse", explain: (v) => (v === "warn" || v === "refuse" ? undefined : `must be warn or refuse, found "${v}"`) }) },
   budget: { check: readBudget },
   over_budget: { check: readOverBudget },
+  on_leak: { check: readOnLeak },
 } satisfies Rules;
 
 /** The task name a file must declare: its base name without `.yaml`/`.yml`. */
@@ -128,6 +130,7 @@ export function parsePolicy(file: string, text: string): { policy?: Policy; prob
     ...(values.budget ? { budget: values.budget } : {}),
     ...(values.over_budget ? { overBudget: values.over_budget } : {}),
     ...(values.approval ? { approval: values.approval } : {}),
+    ...(values.on_leak ? { onLeak: values.on_leak } : {}),
     file: resolve(file),
   };
   // Frozen: every session's plan shares the policy's parts instead of copying them.

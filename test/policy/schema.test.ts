@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { AWS_REGION, AWS_RULES, EXTERNAL_ID, POLICY_ARN, ROLE_ARN } from "../../src/policy/aws-rules.js";
 import { RESERVED_ENV, UNSAFE_ENV } from "../../src/policy/env-deny-list.js";
 import { ENV_ENTRY_RULES, ENV_NAME, envNameProblem } from "../../src/policy/env-rules.js";
+import { INJECT_RULES } from "../../src/policy/inject-rules.js";
 import { GITHUB_PERMISSIONS } from "../../src/policy/github-permissions.js";
 import { GITHUB_LOGIN, GITHUB_RULES, REPOSITORY_NAME } from "../../src/policy/github-rules.js";
 import { PASS_ENV_NAME, passEnvProblem, SANDBOX_RULES } from "../../src/policy/sandbox-rules.js";
@@ -43,6 +44,7 @@ describe("policies/schema.json", () => {
       [defs.github, GITHUB_RULES],
       [defs.env?.additionalProperties as SchemaNode, ENV_ENTRY_RULES],
       [defs.sandbox, SANDBOX_RULES],
+      [defs.envInject, INJECT_RULES],
     ];
     for (const [node, rules] of levels) {
       expect(Object.keys(node?.properties ?? {}).sort()).toEqual(Object.keys(rules).sort());
