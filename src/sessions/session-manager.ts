@@ -11,6 +11,7 @@ import { isoTime } from "../util/iso-time.js";
 import { journalLeases, mintAll, type LiveLease } from "./leases.js";
 import { checkEnvExpiry, envShortfalls } from "./env-delivery.js";
 import { scheduleRefresh } from "./refresh.js";
+import { injectionRequested, injectionUnavailableError } from "./injection-unavailable.js";
 import { missingProvider } from "./required-providers.js";
 import { sessionCredentials, sessionView } from "./session-view.js";
 import type { Session, SessionManagerDeps } from "./session.js";
@@ -76,6 +77,10 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       } catch (error) {
         if (isBrokerError(error)) deps.audit.write({ event: "deny", task: request.task, session: null, outcome: "denied", code: error.code, reason: error.message });
         throw error;
+      }
+      if (injectionRequested(plan)) {
+        deps.audit.write({ event: "deny", task: plan.task, session: null, outcome: "denied", code: "ERR_POLICY_DENIED", reason: "inject: is not available yet" });
+        throw injectionUnavailableError(plan.task);
       }
       // Checked and counted in one turn (no await between) unless over: two opens cannot both take the last one.
       const mints = deps.providers.filter((p) => p.applies(plan)).length;
