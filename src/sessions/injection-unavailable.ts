@@ -7,7 +7,7 @@
 import { BrokerError } from "../errors.js";
 import type { SessionPlan } from "../policy/types.js";
 
-export function injectionRequested(plan: SessionPlan): boolean {
+export function injectionRequested(plan: Pick<SessionPlan, "github" | "aws" | "env">): boolean {
   return plan.github?.inject === true || plan.aws?.inject === true || Object.values(plan.env).some((entry) => entry.inject !== undefined);
 }
 

@@ -78,7 +78,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         if (isBrokerError(error)) deps.audit.write({ event: "deny", task: request.task, session: null, outcome: "denied", code: error.code, reason: error.message });
         throw error;
       }
-      if (injectionRequested(plan)) {
+      if (injectionRequested(policy)) {
         deps.audit.write({ event: "deny", task: plan.task, session: null, outcome: "denied", code: "ERR_POLICY_DENIED", reason: "inject: is not available yet" });
         throw injectionUnavailableError(plan.task);
       }
