@@ -1,4 +1,5 @@
 /** The composed injection: substitution per rule, the GitHub repository limit, and every tripwire form. */
+import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { InterceptedRequest, InterceptOutcome } from "../../src/egress/inject-types.js";
@@ -21,7 +22,8 @@ function setup(apiUrl?: string) {
   const text = apiUrl ? POLICY.replace("owner: acme,", `owner: acme, api_url: '${apiUrl}',`) : POLICY;
   const { policy, problems } = parsePolicy("/p/demo.yaml", text);
   expect(problems).toEqual([]);
-  const real = { github: "ghs_REALrealREALrealREALrealREALrealREAL", openai: "sk-real-openai-0123456789abcdef", maps: "AIzaRealMapsKey0123456789" };
+  // Made at run time, shaped like the real things: a GitHub token, an OpenAI key, a Maps key.
+  const real = { github: `ghs_${randomBytes(18).toString("hex")}`, openai: `sk-real-${randomBytes(12).toString("hex")}`, maps: `AIza${randomBytes(11).toString("hex").slice(0, 21)}` };
   const ph = makePlaceholders({ github: true, env: { OPENAI_API_KEY: {}, MAPS_KEY: {} }, reals: Object.values(real) });
   const leaks: Array<{ credential: string; where: string; host: string }> = [];
   const injection = sessionInjection({
