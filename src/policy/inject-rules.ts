@@ -2,12 +2,12 @@
  * `env.NAME.inject`: where the egress proxy may put a generic secret in place of the box's
  * placeholder (one header or one query parameter, on named hosts only). Checked strictly: a rule
  * that could move the secret into a header the proxy itself relies on (Host, framing) or to any
- * host at all is refused here rather than at the first request.
+ * host at all is refused here rather than at the first request. Also `on_leak`, the rules' companion.
  */
 import { isSeq } from "yaml";
 import { fields, text } from "./field-checks.js";
 import { parseEgressEntry, starHint } from "./egress-rules.js";
-import type { EnvInjection } from "./types.js";
+import type { EnvInjection, LeakChoice } from "./types.js";
 import type { At, Check, Rules, Walk } from "./yaml-reader.js";
 import { deref, lineOf, report } from "./yaml-reader.js";
 
@@ -97,3 +97,9 @@ export function readEnvInject(walk: Walk, node: unknown, at: At): EnvInjection |
     ...(values.placeholder === "shaped" ? { placeholder: "shaped" as const } : {}),
   };
 }
+
+/** `on_leak`: what a placeholder caught where it does not belong does to the session. */
+export const readOnLeak: Check<LeakChoice> = text({
+  shape: "end or deny",
+  explain: (v) => (v === "end" || v === "deny" ? undefined : `must be end or deny, found "${v}"`),
+}) as Check<LeakChoice>;

@@ -1,18 +1,11 @@
 /**
  * Which hosts a policy's injection rules are for (`github.inject`, `aws.inject`,
  * `env.NAME.inject.host`), so the daemon can let a boxed command reach them without the operator
- * listing them again under `egress:`, and terminate TLS for exactly those; and `on_leak`.
+ * listing them again under `egress:`, and terminate TLS for exactly those.
  */
 import { githubWebOrigin } from "../providers/github-host.js";
 import { normaliseHost } from "../egress/egress-allow.js";
-import { text } from "./field-checks.js";
-import type { EgressRule, LeakChoice, Policy } from "./types.js";
-import type { Check } from "./yaml-reader.js";
-
-export const readOnLeak: Check<LeakChoice> = text({
-  shape: "end or deny",
-  explain: (v) => (v === "end" || v === "deny" ? undefined : `must be end or deny, found "${v}"`),
-}) as Check<LeakChoice>;
+import type { EgressRule, Policy } from "./types.js";
 
 /** A host and the port a URL names (explicit, else its scheme's). */
 export interface HostPort {

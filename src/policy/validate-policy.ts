@@ -14,7 +14,7 @@ import { readEgress } from "./egress-rules.js";
 import { readEnv } from "./env-rules.js";
 import { duration, integer, text } from "./field-checks.js";
 import { readGithub } from "./github-rules.js";
-import { readOnLeak } from "./injected-hosts.js";
+import { readOnLeak } from "./inject-rules.js";
 import { readSandbox } from "./sandbox-rules.js";
 import { TASK_NAME } from "./types.js";
 import type { Policy, PolicyProblem } from "./types.js";
