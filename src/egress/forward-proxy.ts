@@ -6,11 +6,15 @@
  * connection is audited once it ends: host, port, outcome, bytes, never payloads.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { Agent } from "node:https";
 import type { Socket } from "node:net";
 import type { EgressDecision } from "./egress-allow.js";
 import { checkedTarget, defaultLookup, parseAuthority, resolveTarget, type Lookup, type Target } from "./egress-target.js";
 import { forwardRequest } from "./forward-request.js";
+import type { Injection } from "./inject-types.js";
+import { createUpstreamAgent } from "./intercept-upstream.js";
 import { openTunnel } from "./open-tunnel.js";
+import type { SessionCa } from "./session-ca.js";
 
 export interface EgressAuditEntry {
   host: string;
@@ -20,6 +24,16 @@ export interface EgressAuditEntry {
   reason?: string;
   bytesIn: number;
   bytesOut: number;
+  /** Set on the lines of intercepted tunnels (one per request): never a value, nor a placeholder. */
+  intercepted?: true;
+  /** The request's path, query values dropped (`/x?service=`). */
+  path?: string;
+  /** The injection rule applied ("github", "env:OPENAI_API_KEY"), or the credential whose placeholder leaked. */
+  rule?: string;
+  /** The real credential's fingerprint. */
+  fingerprint?: string;
+  /** The status the box was answered. */
+  status?: number;
 }
 
 export interface EgressProxyOptions {
@@ -33,6 +47,11 @@ export interface EgressProxyOptions {
   connectTimeoutMs?: number;
   /** The daemon's connection gate: each proxy connection takes 2 places of its total (client and upstream). */
   gate?: { acquire(weight: number): (() => void) | null };
+  /** The session's injection: its hosts' TLS is terminated with `ca` and each request handed to it. */
+  injection?: Injection;
+  ca?: SessionCa;
+  /** PEM certificates trusted for intercepted upstream TLS besides the system roots (--upstream-ca). */
+  upstreamCa?: string[];
 }
 
 export interface EgressProxy {
@@ -47,6 +66,8 @@ export interface ProxyContext {
   deny(target: Target, method: string, reason: string): string;
   /** Checks a target; on refusal records it and returns the answer to give. */
   admit(target: Target, method: string): Promise<{ ok: true; address: string } | { ok: false; status: number; body: string; reason: string }>;
+  /** The pool of intercepted tunnels' upstream connections, made on first use. */
+  interceptAgent(): Agent;
 }
 
 const MAX_DENIED = 1000;
@@ -55,7 +76,9 @@ const MAX_CONNECTIONS = 256;
 export async function startEgressProxy(options: EgressProxyOptions): Promise<EgressProxy> {
   const denied = new Map<string, { host: string; port: number }>();
   const open = new Set<Socket>();
+  let agent: Agent | undefined;
   const context: ProxyContext = {
+    interceptAgent: () => (agent ??= createUpstreamAgent({ ...(options.upstreamCa ? { upstreamCa: options.upstreamCa } : {}), ...(options.gate ? { gate: options.gate } : {}) })),
     options,
     lookup: options.lookup ?? defaultLookup,
     deny(target, method, reason) {
@@ -134,6 +157,7 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const socket of open) socket.destroy();
+        agent?.destroy();
       });
       return closing;
     },
