@@ -12,6 +12,7 @@ import type { AuditLog } from "../audit/audit-log.js";
 import { egressDecider, egressHint } from "../egress/egress-allow.js";
 import { startEgressProxy, type EgressProxy } from "../egress/forward-proxy.js";
 import type { Policy } from "../policy/types.js";
+import type { InjectedParts, PlaceholderValues } from "../sessions/session-injection.js";
 import type { SessionCredentials, SessionView } from "../sessions/types.js";
 import { listenSessionSocket, type SessionSocketLimits } from "./session-socket.js";
 
@@ -21,6 +22,8 @@ export interface SessionExits {
   proxy: string;
   /** Hosts the proxy refused so far, as `host:port`. */
   denied(): string[];
+  /** With injection: the CA bundle file the box trusts (`ca.pem` in `dir`). */
+  caBundle?: string;
   close(): Promise<void>;
 }
 
@@ -35,12 +38,27 @@ export interface SessionExitsDeps {
   limits?: { gate: SessionSocketLimits["gate"]; perSession: number };
 }
 
+/** A placeholder the proxy caught where it does not belong (never a value). */
+export interface LeakReport {
+  credential: string;
+  where: string;
+  host: string;
+}
+
 export interface ExitsRequest {
   id: string;
   task: string;
   policy: Policy;
   view(): SessionView;
   credentials(): SessionCredentials;
+  /** A session whose credentials the proxy injects. */
+  injection?: {
+    parts: InjectedParts;
+    placeholders: PlaceholderValues;
+    /** The real values now (they change on refresh; the placeholders do not). */
+    real(): SessionCredentials;
+    onLeak(leak: LeakReport): void;
+  };
 }
 
 export type OpenExits = (session: ExitsRequest) => Promise<SessionExits>;

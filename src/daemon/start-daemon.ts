@@ -44,6 +44,8 @@ export interface DaemonOptions {
   now?: () => number;
   /** `--notify-command` / BROKER_NOTIFY_COMMAND: told of each request that waits for approval. */
   notifyCommand?: string;
+  /** `--upstream-ca` / BROKER_UPSTREAM_CA: a PEM file of CAs the egress proxy trusts upstream. */
+  upstreamCa?: string;
 }
 
 export interface RunningDaemon {

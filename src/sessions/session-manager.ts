@@ -8,11 +8,13 @@ import { narrowRequest } from "../policy/narrow.js";
 import type { Policy, SessionPlan } from "../policy/types.js";
 import type { SessionExits } from "../daemon/session-exits.js";
 import { isoTime } from "../util/iso-time.js";
-import { journalLeases, mintAll, type LiveLease } from "./leases.js";
+import { journalLeases, mintAll, revokeLeases, type LiveLease } from "./leases.js";
 import { checkEnvExpiry, envShortfalls } from "./env-delivery.js";
 import { scheduleRefresh } from "./refresh.js";
 import { missingProvider } from "./required-providers.js";
-import { sessionCredentials, sessionView } from "./session-view.js";
+import { exitsRequest } from "./exits-request.js";
+import { injectedParts, prepareInjection, unboxedInjectionError } from "./session-injection.js";
+import { realCredentials, sessionCredentials, sessionView } from "./session-view.js";
 import type { Session, SessionManagerDeps } from "./session.js";
 import type { OverBudget } from "./budget.js";
 import { scheduleExpiry } from "./session-expiry.js";
@@ -54,13 +56,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     return policy;
   }
 
-  async function releaseLeases(session: Session, leases: Iterable<LiveLease>): Promise<void> {
-    await Promise.all(
-      [...leases].map((l) =>
-        deps.revocation.revoke({ lease: l.id, session: session.id, task: session.task, provider: l.provider, fingerprint: l.lease.fingerprint, expiresAt: l.lease.expiresAt, handle: l.lease.revoke }),
-      ),
-    );
-  }
+  const releaseLeases = (session: Session, leases: Iterable<LiveLease>) => revokeLeases(deps.revocation, session, leases);
 
   const manager: SessionManager = {
     async open(request) {
@@ -76,6 +72,10 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       } catch (error) {
         if (isBrokerError(error)) deps.audit.write({ event: "deny", task: request.task, session: null, outcome: "denied", code: error.code, reason: error.message });
         throw error;
+      }
+      if (request.unboxed && injectedParts(plan)) {
+        deps.audit.write({ event: "deny", task: plan.task, session: null, outcome: "denied", code: "ERR_INJECT_UNBOXED" });
+        throw unboxedInjectionError(plan.task);
       }
       // Checked and counted in one turn (no await between) unless over: two opens cannot both take the last one.
       const mints = deps.providers.filter((p) => p.applies(plan)).length;
@@ -172,9 +172,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       const journaled = journalLeases(deps.journal, deps.cipher, session.id, minted);
       if (journaled) await journaled;
       for (const lease of minted) session.leases.set(lease.provider, lease);
+      session.injection = prepareInjection(plan, realCredentials(session));
       session.warnings = checkEnvExpiry(session, deps.audit, deps.now());
       if (session.sandbox) session.sandbox.files = await deps.sandbox.write(session.sandbox, manager.view(session, false), manager.credentials(session));
-      if (request.confine) session.exits = await openExits(session);
+      // An injected credential's placeholders work only through the session's proxy: it always has one.
+      if (request.confine || session.injection) session.exits = await openExits(session);
     } catch (failure) {
       await journalLeases(deps.journal, deps.cipher, session.id, minted.filter((l) => !session.leases.has(l.provider)))?.catch(() => undefined);
       for (const lease of minted) session.leases.set(lease.provider, lease);
@@ -210,7 +212,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
 
   function openExits(session: Session): Promise<SessionExits> {
     if (!deps.openExits) throw new BrokerError("ERR_INTERNAL", "this daemon cannot confine sessions", {});
-    return deps.openExits({ id: session.id, task: session.task, policy: session.policy, view: () => sessionView(session, false), credentials: () => sessionCredentials(session) });
+    return deps.openExits(exitsRequest(session, deps.audit, (id) => manager.end(id, "leak")));
   }
 
   async function endSession(session: Session, reason: EndReason): Promise<void> {
