@@ -74,6 +74,8 @@ export const CODES = {
   ERR_APPROVAL_NOT_FOUND: { status: 404, exit: Exit.error },
   /** `broker approve` without a terminal to confirm on and without --yes. */
   ERR_CONFIRMATION_REQUIRED: { status: 400, exit: Exit.usage },
+  /** A task whose credentials the egress proxy injects, asked for without a box (`broker run --no-sandbox`). */
+  ERR_INJECT_UNBOXED: { status: 400, exit: Exit.usage },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof CODES;

@@ -14,7 +14,7 @@ import { openPrivateFile } from "../util/private-dir.js";
 
 export type AuditEvent =
   | "session.open" | "mint" | "refresh" | "deny" | "revoke" | "expire" | "session.close" | "recover" | "egress"
-  | "approval.request" | "approve" | "approval.timeout" | "approval.withdraw" | "budget.deny";
+  | "approval.request" | "approve" | "approval.timeout" | "approval.withdraw" | "budget.deny" | "leak";
 
 export interface AuditEntry {
   event: AuditEvent;

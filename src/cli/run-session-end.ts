@@ -20,6 +20,7 @@ const WHY: Record<string, string> = {
   revoke: "revoked",
   shutdown: "the daemon is shutting down",
   disconnect: "its connection to the daemon closed",
+  leak: "the egress proxy caught a placeholder where it does not belong (on_leak: end)",
 };
 
 export interface RunSessionFollower {

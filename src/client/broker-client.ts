@@ -18,6 +18,8 @@ export interface OpenSessionOptions {
   scope?: { github?: { repositories?: string[]; permissions?: Record<string, "read" | "write" | "admin"> } };
   /** Give the session its own socket and egress proxy, for a box (see `confinement` in the answer). */
   confine?: boolean;
+  /** The caller runs the session's command without a box (`broker run --no-sandbox`): a task whose credentials are injected is then refused. */
+  unboxed?: boolean;
   /** The credentials you will put in a process's environment (no refresh reaches them): a replaced GitHub token then stays valid to its expiry, and the answer's `warnings` say when one ends before the session. */
   envDelivery?: ("aws" | "github")[];
   /** Providers the caller needs: a task without one of them is refused (ERR_POLICY_DENIED) before a session opens. */

@@ -41,6 +41,7 @@ interface OpenBody {
   scope?: OpenSessionRequest["scope"];
   bind?: "connection";
   confine?: boolean;
+  unboxed?: boolean;
   envDelivery?: OpenSessionRequest["envDelivery"];
   requires?: OpenSessionRequest["requires"];
   /** BROKER_SESSION of the caller, when it asks from inside a session: shown to an approver if it names a live one. */
@@ -106,6 +107,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       ...(body.sandbox ? { sandbox: body.sandbox } : {}),
       ...(body.scope ? { scope: body.scope } : {}),
       ...(body.confine === true ? { confine: true } : {}),
+      ...(body.unboxed === true ? { unboxed: true } : {}),
       ...(body.envDelivery ? { envDelivery: body.envDelivery } : {}),
       ...(body.requires ? { requires: body.requires } : {}),
       approval: opening.wait,

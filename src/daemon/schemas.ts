@@ -37,6 +37,7 @@ export const openSessionBody = {
     bind: { enum: ["connection"] },
     requires: { type: "array", maxItems: 2, uniqueItems: true, items: { enum: ["aws", "github"] } },
     confine: { type: "boolean" },
+    unboxed: { type: "boolean" },
     envDelivery: { type: "array", maxItems: 2, uniqueItems: true, items: { enum: ["aws", "github"] } },
     parent: { type: "string", minLength: 1, maxLength: 64 },
   },
@@ -89,6 +90,8 @@ const sessionProperties = {
       write: { type: "array", items: { type: "string" } },
       passEnv: { type: "array", items: { type: "string" } },
       denied: { type: "array", items: { type: "string" } },
+      caBundle: { type: "string" },
+      leaks: { type: "array", items: { type: "string" } },
     },
   },
 } as const;

@@ -31,6 +31,7 @@ import { listenOnSocket } from "./listen.js";
 import { jsonLogger, type Logger } from "./logger.js";
 import { loadPolicyHolder } from "./policy-holder.js";
 import { sessionExitsOpener, upstreamProxyFrom } from "./session-exits.js";
+import { operatorCas } from "../egress/upstream-trust.js";
 import { applyServerTimeouts } from "./server-timeouts.js";
 
 /** Request bodies in flight, all connections together (128 bodies at the 64 KiB limit). */
@@ -44,6 +45,8 @@ export interface DaemonOptions {
   now?: () => number;
   /** `--notify-command` / BROKER_NOTIFY_COMMAND: told of each request that waits for approval. */
   notifyCommand?: string;
+  /** `--upstream-ca` / BROKER_UPSTREAM_CA: a PEM file of CAs the egress proxy trusts upstream. */
+  upstreamCa?: string;
 }
 
 export interface RunningDaemon {
@@ -86,7 +89,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   const upstreamProxy = upstreamProxyFrom(options.env);
   const caps = connectionCaps(readOpenFileLimit());
   const gate = createConnectionGate({ total: caps.total, bodyBudget: BODY_BUDGET_BYTES, bodyLimit: 64 * 1024 });
-  const openExits = sessionExitsOpener({ root: exitsRoot, version: options.version, audit, limits: { gate, perSession: caps.perSession }, ...(upstreamProxy ? { upstreamProxy } : {}) });
+  const extraCas = operatorCas(options.upstreamCa, options.env);
+  const openExits = sessionExitsOpener({ root: exitsRoot, version: options.version, audit, limits: { gate, perSession: caps.perSession }, extraCas, ...(upstreamProxy ? { upstreamProxy } : {}) });
   const hide = [places.stateDir, places.policies, dirname(places.socket), ...(places.passphraseFile ? [places.passphraseFile] : [])];
   const events = createSessionEvents();
   const budget = openBudget(places.stateDir, mac, { audit, logger, now });

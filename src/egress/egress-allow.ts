@@ -17,6 +17,8 @@ export interface EgressPlan {
   egress?: EgressRule[];
   github?: { apiUrl: string };
   aws?: { endpoint?: string; region: string };
+  /** The hosts of the policy's injection rules: reachable whether or not `egress:` lists them. */
+  injected?: EgressRule[];
 }
 
 interface Allowance {
@@ -88,7 +90,8 @@ function allowances(plan: EgressPlan): Allowance[] {
     plan.egress !== undefined
       ? plan.egress.map((rule) => ({ rule, exact: rule.kind === "host" }))
       : [...(plan.github ? githubWebHosts(plan.github.apiUrl) : []), ...(plan.aws ? awsHosts(plan.aws.region) : [])];
-  return [...listed, ...credentialEndpoints(plan)];
+  const injected = (plan.injected ?? []).map((rule) => ({ rule, exact: rule.kind === "host" }));
+  return [...listed, ...credentialEndpoints(plan), ...injected];
 }
 
 function portAllowed(rule: { port?: number }, port: number): boolean {

@@ -12,7 +12,7 @@ import { PassThrough } from "node:stream";
 import type { Target } from "./egress-target.js";
 import type { EgressAuditEntry, ProxyContext } from "./forward-proxy.js";
 import { LeakError, type Injection, type InterceptedRequest } from "./inject-types.js";
-import { auditPath, authority, authorityMatches, endToEnd, upstreamTarget, type Headers } from "./intercept-upstream.js";
+import { auditPath, authority, authorityMatches, HOST_MISMATCH, hostMismatchMessage, endToEnd, upstreamTarget, type Headers } from "./intercept-upstream.js";
 
 /** What every request of one intercepted tunnel shares. */
 export interface InterceptTunnel {
@@ -62,7 +62,8 @@ export async function interceptRequest(tunnel: InterceptTunnel, req: IncomingMes
     audit({ outcome: "denied", status, ...fields });
   };
   if (!authorityMatches(box.hostHeader, target)) {
-    return refuse(421, `broker: this connection is for ${authority(target)}; its requests must name that host\n`, { reason: "host-mismatch" });
+    injection.onLeak(HOST_MISMATCH(target.host));
+    return refuse(403, hostMismatchMessage(target), { reason: "leak (host-mismatch)" });
   }
   let outcome;
   try {

@@ -99,6 +99,16 @@ export function auditPath(path: string): string {
 }
 
 /** Whether a Host (or :authority) names the tunnel's target; else a rule's credential could go to another virtual host. */
+/**
+ * A request that names another host than its tunnel's (domain fronting behind one address) would
+ * carry the rule's credential to a host the rule is not for: a leak, like a placeholder out of place.
+ */
+export const HOST_MISMATCH = (host: string) => ({ credential: "", where: "host", host });
+
+export function hostMismatchMessage(target: Target): string {
+  return `broker: refused: this connection is for ${authority(target)}, and a request naming another host is taken for an exfiltration attempt\n`;
+}
+
 export function authorityMatches(value: string | undefined, target: Target): boolean {
   if (value === undefined) return false;
   const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(value.trim().toLowerCase());

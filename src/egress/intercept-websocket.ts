@@ -10,7 +10,7 @@ import type { Socket } from "node:net";
 import { Readable, type Duplex } from "node:stream";
 import type { EgressAuditEntry } from "./forward-proxy.js";
 import { interceptedRequest, type InterceptTunnel } from "./intercept-request.js";
-import { auditPath, authority, authorityMatches, endToEnd, upstreamTarget } from "./intercept-upstream.js";
+import { auditPath, authority, authorityMatches, HOST_MISMATCH, hostMismatchMessage, endToEnd, upstreamTarget } from "./intercept-upstream.js";
 
 const REASONS: Record<number, string> = { 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 421: "Misdirected Request", 502: "Bad Gateway", 504: "Gateway Timeout" };
 
@@ -31,7 +31,10 @@ export async function interceptUpgrade(tunnel: InterceptTunnel, req: IncomingMes
     audit({ outcome: "denied", status, ...fields });
   };
   if (String(req.headers.upgrade).toLowerCase() !== "websocket") return refuse(400, "broker: only WebSocket upgrades pass an intercepted host\n", { reason: "upgrade-not-websocket" });
-  if (!authorityMatches(box.hostHeader, target)) return refuse(421, `broker: this connection is for ${authority(target)}; its requests must name that host\n`, { reason: "host-mismatch" });
+  if (!authorityMatches(box.hostHeader, target)) {
+    injection.onLeak(HOST_MISMATCH(target.host));
+    return refuse(403, hostMismatchMessage(target), { reason: "leak (host-mismatch)" });
+  }
   let outcome;
   try {
     outcome = await injection.handle(box);

@@ -79,6 +79,13 @@ export function proxyVars(port: number): Record<string, string> {
   };
 }
 
+/** Every variable a common client reads its CA bundle from: with injection, the bundle that trusts the session CA. */
+export const CA_BUNDLE_VARS = ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO", "AWS_CA_BUNDLE", "CARGO_HTTP_CAINFO", "DENO_CERT", "PIP_CERT", "npm_config_cafile"];
+
+export function caBundleVars(file: string): Record<string, string> {
+  return Object.fromEntries(CA_BUNDLE_VARS.map((name) => [name, file]));
+}
+
 export function planBox(inputs: BoxInputs): BoxPlan {
   const { session, home } = inputs;
   const confinement = session.confinement;
@@ -112,7 +119,12 @@ export function planBox(inputs: BoxInputs): BoxPlan {
     bridges,
     proxyPort,
     ...(inputs.awsEndpointDir !== undefined ? { awsPort } : {}),
-    env: { ...proxyVars(proxyPort), BROKER_SOCKET: `${SESSION_MOUNT}/session.sock`, TMPDIR: "/tmp" },
+    env: {
+      ...proxyVars(proxyPort),
+      ...(confinement.caBundle !== undefined ? caBundleVars(`${SESSION_MOUNT}/ca.pem`) : {}),
+      BROKER_SOCKET: `${SESSION_MOUNT}/session.sock`,
+      TMPDIR: "/tmp",
+    },
   };
 }
 

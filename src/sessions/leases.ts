@@ -1,11 +1,12 @@
 /**
  * Minting a session's leases from every provider its plan uses, journaling each one before it is
- * handed out, and working out when a lease must be refreshed.
+ * handed out, working out when a lease must be refreshed, and handing leases to revocation.
  */
 import { randomUUID } from "node:crypto";
 import type { Lease, MintRequest, Provider, ProviderName } from "../providers/provider.js";
 import type { HandleCipher } from "./handle-cipher.js";
 import type { Journal, JournalRecord } from "./journal.js";
+import type { RevocationQueue } from "./revocation.js";
 
 export interface LiveLease {
   id: string;
@@ -89,4 +90,11 @@ export function journalLeases(journal: Journal, cipher: HandleCipher, session: s
 async function journalRevocable(journal: Journal, cipher: HandleCipher, session: string, leases: LiveLease[]): Promise<void> {
   const records = await Promise.all(leases.map(async (l) => leaseRecord(session, l, l.lease.revoke ? await cipher.seal(l.lease.revoke) : undefined)));
   await journal.append(...records);
+}
+
+/** Hands every lease to the revocation queue (which records each outcome) and waits for all. */
+export async function revokeLeases(revocation: RevocationQueue, session: { id: string; task: string }, leases: Iterable<LiveLease>): Promise<void> {
+  await Promise.all(
+    [...leases].map((l) => revocation.revoke({ lease: l.id, session: session.id, task: session.task, provider: l.provider, fingerprint: l.lease.fingerprint, expiresAt: l.lease.expiresAt, handle: l.lease.revoke })),
+  );
 }

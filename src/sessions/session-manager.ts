@@ -8,12 +8,13 @@ import { narrowRequest } from "../policy/narrow.js";
 import type { Policy, SessionPlan } from "../policy/types.js";
 import type { SessionExits } from "../daemon/session-exits.js";
 import { isoTime } from "../util/iso-time.js";
-import { journalLeases, mintAll, type LiveLease } from "./leases.js";
+import { journalLeases, mintAll, revokeLeases, type LiveLease } from "./leases.js";
 import { checkEnvExpiry, envShortfalls } from "./env-delivery.js";
 import { scheduleRefresh } from "./refresh.js";
-import { injectionRequested, injectionUnavailableError } from "./injection-unavailable.js";
 import { missingProvider } from "./required-providers.js";
-import { sessionCredentials, sessionView } from "./session-view.js";
+import { exitsRequest } from "./exits-request.js";
+import { injectedParts, prepareInjection, unboxedInjectionError } from "./session-injection.js";
+import { realCredentials, sessionCredentials, sessionView } from "./session-view.js";
 import type { Session, SessionManagerDeps } from "./session.js";
 import type { OverBudget } from "./budget.js";
 import { scheduleExpiry } from "./session-expiry.js";
@@ -55,13 +56,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     return policy;
   }
 
-  async function releaseLeases(session: Session, leases: Iterable<LiveLease>): Promise<void> {
-    await Promise.all(
-      [...leases].map((l) =>
-        deps.revocation.revoke({ lease: l.id, session: session.id, task: session.task, provider: l.provider, fingerprint: l.lease.fingerprint, expiresAt: l.lease.expiresAt, handle: l.lease.revoke }),
-      ),
-    );
-  }
+  const releaseLeases = (session: Session, leases: Iterable<LiveLease>) => revokeLeases(deps.revocation, session, leases);
 
   const manager: SessionManager = {
     async open(request) {
@@ -78,9 +73,9 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         if (isBrokerError(error)) deps.audit.write({ event: "deny", task: request.task, session: null, outcome: "denied", code: error.code, reason: error.message });
         throw error;
       }
-      if (injectionRequested(policy)) {
-        deps.audit.write({ event: "deny", task: plan.task, session: null, outcome: "denied", code: "ERR_POLICY_DENIED", reason: "inject: is not available yet" });
-        throw injectionUnavailableError(plan.task);
+      if (request.unboxed && injectedParts(plan)) {
+        deps.audit.write({ event: "deny", task: plan.task, session: null, outcome: "denied", code: "ERR_INJECT_UNBOXED" });
+        throw unboxedInjectionError(plan.task);
       }
       // Checked and counted in one turn (no await between) unless over: two opens cannot both take the last one.
       const mints = deps.providers.filter((p) => p.applies(plan)).length;
@@ -171,15 +166,20 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     const providers = deps.providers.filter((p) => p.applies(plan));
     const { minted, error } = await mintAll(providers, { sessionId: session.id, plan, sessionExpiresAt: session.expiresAt }, deps.now);
     const inEnv = new Set<string>(request.envDelivery ?? []);
-    for (const lease of minted) if (inEnv.has(lease.provider)) lease.inEnv = true;
+    // An injected credential's environment holds a placeholder that lives as long as the session.
+    const injected = injectedParts(plan);
+    for (const lease of minted) if (inEnv.has(lease.provider) && !(injected && (lease.provider === "aws" || lease.provider === "github") && injected[lease.provider])) lease.inEnv = true;
     try {
       if (error) throw error;
       const journaled = journalLeases(deps.journal, deps.cipher, session.id, minted);
       if (journaled) await journaled;
       for (const lease of minted) session.leases.set(lease.provider, lease);
-      session.warnings = checkEnvExpiry(session, deps.audit, deps.now());
+      const injection = prepareInjection(plan, realCredentials(session));
+      if (injection) session.injection = injection;
+      session.warnings = [...checkEnvExpiry(session, deps.audit, deps.now()), ...(injection?.fallbacks ?? [])];
       if (session.sandbox) session.sandbox.files = await deps.sandbox.write(session.sandbox, manager.view(session, false), manager.credentials(session));
-      if (request.confine) session.exits = await openExits(session);
+      // An injected credential's placeholders work only through the session's proxy: it always has one.
+      if (request.confine || session.injection) session.exits = await openExits(session);
     } catch (failure) {
       await journalLeases(deps.journal, deps.cipher, session.id, minted.filter((l) => !session.leases.has(l.provider)))?.catch(() => undefined);
       for (const lease of minted) session.leases.set(lease.provider, lease);
@@ -215,7 +215,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
 
   function openExits(session: Session): Promise<SessionExits> {
     if (!deps.openExits) throw new BrokerError("ERR_INTERNAL", "this daemon cannot confine sessions", {});
-    return deps.openExits({ id: session.id, task: session.task, policy: session.policy, view: () => sessionView(session, false), credentials: () => sessionCredentials(session) });
+    return deps.openExits(exitsRequest(session, deps.audit, (id) => manager.end(id, "leak")));
   }
 
   async function endSession(session: Session, reason: EndReason): Promise<void> {

@@ -12,6 +12,7 @@ import type { LiveLease } from "./leases.js";
 import type { RevocationQueue } from "./revocation.js";
 import type { SandboxHandle, SandboxSink } from "./sandbox-sink.js";
 import type { SessionEvents } from "./session-events.js";
+import type { SessionInjection } from "./session-injection.js";
 
 export interface SessionManagerDeps {
   policies: () => Map<string, Policy>;
@@ -50,6 +51,8 @@ export interface Session {
   sandbox?: SandboxHandle;
   /** A confined session's ways out of its box. */
   exits?: SessionExits;
+  /** Credentials the egress proxy injects: the box holds these placeholders instead. */
+  injection?: SessionInjection;
   /** What its box must hide (given with the session to whoever builds the box). */
   hide: string[];
   timers: Set<NodeJS.Timeout>;

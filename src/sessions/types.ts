@@ -35,6 +35,10 @@ export interface SessionConfinement {
   passEnv: string[];
   /** Hosts the proxy refused so far, `host:port`. */
   denied: string[];
+  /** With injection: the CA bundle (session CA, system roots, the operator's extra CAs) the box must trust. */
+  caBundle?: string;
+  /** Placeholders the proxy caught where they do not belong, as `credential in where to host`. */
+  leaks?: string[];
 }
 
 export interface OpenSessionRequest {
@@ -44,6 +48,8 @@ export interface OpenSessionRequest {
   scope?: { github?: { repositories?: string[]; permissions?: Record<string, "read" | "write" | "admin"> } };
   /** Open a session socket and an egress proxy for a box (`broker run`, or a wrapper's own sandbox). */
   confine?: boolean;
+  /** The command runs without a box (`broker run --no-sandbox`): refused for a task with injected credentials. */
+  unboxed?: boolean;
   /** Credentials the client puts in a process's environment, where no refresh reaches them. */
   envDelivery?: ("aws" | "github")[];
   /** Providers the caller cannot do without (`broker mint --format credential-process`: aws); a task lacking one is refused before anything is minted. */
@@ -52,4 +58,4 @@ export interface OpenSessionRequest {
   approval?: ApprovalWait;
 }
 
-export type EndReason = "close" | "expire" | "revoke" | "shutdown" | "disconnect" | "failed-open";
+export type EndReason = "close" | "expire" | "revoke" | "shutdown" | "disconnect" | "failed-open" | "leak";

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startStsStub, type StsStub, type StsStubOptions } from "../stubs/sts-stub.js";
-import { startTestDaemon, type TestDaemon } from "./daemon.js";
+import { startTestDaemon, type TestDaemon, type TestDaemonOptions } from "./daemon.js";
 import { tempDir } from "./tmp.js";
 
 export const ROLE_ARN = "arn:aws:iam::111122223333:role/report-reader";
@@ -62,14 +62,18 @@ function withoutOperatorAws(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return out;
 }
 
-export async function startAwsFixture(policies: (endpoint: string) => Record<string, string>, stubOptions: StsStubOptions = {}): Promise<AwsFixture> {
+export async function startAwsFixture(
+  policies: (endpoint: string) => Record<string, string>,
+  stubOptions: StsStubOptions = {},
+  daemonOptions: Partial<TestDaemonOptions> = {},
+): Promise<AwsFixture> {
   const rootKey = randomAwsKey();
   const dir = tempDir("broker-aws-");
   const home = join(dir.path, "home");
   mkdirSync(join(home, ".aws"), { recursive: true });
   const stub = await startStsStub({ region: REGION, roles: { [ROLE_ARN]: { externalId: EXTERNAL_ID } }, ...stubOptions });
   stub.addRootKey(rootKey.accessKeyId, rootKey.secretAccessKey, { userName: "broker-root" });
-  const daemon = await startTestDaemon({ policies: policies(stub.url) });
+  const daemon = await startTestDaemon({ ...daemonOptions, policies: policies(stub.url) });
   const set = await daemon.cli(["secret", "set", "aws-root", "--type", "aws"], { input: JSON.stringify(rootKey) });
   if (set.code !== 0) {
     await daemon.cleanup();

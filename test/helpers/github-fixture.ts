@@ -2,7 +2,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createBareRepo, startGithubStub, type GithubStub, type GithubStubOptions } from "../stubs/github-stub.js";
-import { startTestDaemon, type TestDaemon } from "./daemon.js";
+import { startTestDaemon, type TestDaemon, type TestDaemonOptions } from "./daemon.js";
 import { tempDir } from "./tmp.js";
 
 export const APP_ID = 4242;
@@ -25,7 +25,11 @@ export function githubPolicy(task: string, apiUrl: string, body: string): string
  * A GitHub stand-in with one organisation (acme: reports, website, as bare git repositories) and a
  * daemon whose policies point at it, with the app's key (generated now) stored as `gh-app`.
  */
-export async function startGithubFixture(policies: (apiUrl: string) => Record<string, string>, stubOptions: Partial<GithubStubOptions> = {}): Promise<GithubFixture> {
+export async function startGithubFixture(
+  policies: (apiUrl: string) => Record<string, string>,
+  stubOptions: Partial<GithubStubOptions> = {},
+  daemonOptions: Partial<TestDaemonOptions> = {},
+): Promise<GithubFixture> {
   const keys = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const dir = tempDir("broker-github-");
   const gitRoot = join(dir.path, "repos");
@@ -39,7 +43,7 @@ export async function startGithubFixture(policies: (apiUrl: string) => Record<st
     installations: [{ id: 42, account: { login: "acme", type: "Organization" }, repositories: ["reports", "website"], permissions: { contents: "write", metadata: "read", pull_requests: "write" } }],
     ...stubOptions,
   });
-  const daemon = await startTestDaemon({ policies: policies(stub.url) });
+  const daemon = await startTestDaemon({ ...daemonOptions, policies: policies(stub.url) });
   const privateKey = keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString();
   const set = await daemon.cli(["secret", "set", "gh-app", "--type", "github-app"], { input: JSON.stringify({ appId: String(APP_ID), privateKey }) });
   if (set.code !== 0) throw new Error(`storing the app key failed: ${set.stderr}`);

@@ -9,7 +9,8 @@
  *   stub.requestsTo(ROUTES.orgInstallation).length; stub.tokens[0].revokedAt; await stub.close();
  */
 import { createPublicKey, type KeyObject } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { GIT_PATH, gitRouteName, serveGit } from "./github-git-backend.js";
 import { githubError, REST_ROUTES, type RestAnswer } from "./github-stub-routes.js";
@@ -29,6 +30,8 @@ export { createBareRepo, isolatedGitEnv, runGit } from "./github-git-backend.js"
 export interface GithubStubOptions {
   /** Loopback address to listen on (default 127.0.0.1; 127.0.0.2 for clients in a box, via its proxy). */
   listenHost?: string;
+  /** Serve HTTPS with this key and certificate (a test CA's: see test/helpers/test-ca.ts) instead of HTTP. */
+  tls?: { key: string; cert: string };
   appId: number;
   /** The app's RSA public key (PEM or KeyObject); JWTs must be signed by its private half. */
   publicKey: string | KeyObject;
@@ -103,12 +106,13 @@ export async function startGithubStub(options: GithubStubOptions): Promise<Githu
     tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3600,
   });
 
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch(() => {
       if (!res.headersSent) reply(res, githubError(500, "Server Error"));
       else res.destroy();
     });
-  });
+  };
+  const server = options.tls ? createHttpsServer(options.tls, listener) : createHttpServer(listener);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://stub.invalid");
@@ -154,7 +158,7 @@ export async function startGithubStub(options: GithubStubOptions): Promise<Githu
   const { port } = server.address() as AddressInfo;
 
   return {
-    url: `http://${address}:${port}`,
+    url: `${options.tls ? "https" : "http"}://${address}:${port}`,
     host: `${address}:${port}`,
     tokens: state.tokens,
     requests: state.requests,

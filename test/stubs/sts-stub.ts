@@ -4,7 +4,8 @@
  * the AWS CLI send, SigV4 verified like the real service, STS's own validation and error
  * codes, and injectable faults. Tests assert on `calls`, what the stub saw.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { StsAccount, type StubRole } from "./sts-account.js";
 import { authenticate } from "./sts-auth.js";
@@ -18,6 +19,8 @@ export type { StsAction, StsParams, StsTag } from "./sts-params.js";
 export interface StsStubOptions {
   /** Loopback address to listen on (default 127.0.0.1; 127.0.0.2 for clients in a box, via its proxy). */
   listenHost?: string;
+  /** Serve HTTPS with this key and certificate (a test CA's: see test/helpers/test-ca.ts) instead of HTTP. */
+  tls?: { key: string; cert: string };
   /** Lifetime of every issued credential in seconds, whatever DurationSeconds asked (refresh/expiry tests). */
   credentialLifetimeSeconds?: number;
   /** When set, the only region accepted in a signature's scope; otherwise any. */
@@ -164,7 +167,7 @@ export async function startStsStub(options: StsStubOptions = {}): Promise<StsStu
     }
   }
 
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on("data", (chunk: Buffer) => {
@@ -173,13 +176,14 @@ export async function startStsStub(options: StsStubOptions = {}): Promise<StsStu
       else chunks.push(chunk);
     });
     req.on("end", () => handle(req, res, Buffer.concat(chunks)));
-  });
+  };
+  const server = options.tls ? createHttpsServer(options.tls, listener) : createHttpServer(listener);
   const address = options.listenHost ?? "127.0.0.1";
   await new Promise<void>((resolve) => server.listen(0, address, resolve));
   const { port } = server.address() as AddressInfo;
 
   return {
-    url: `http://${address}:${port}`,
+    url: `${options.tls ? "https" : "http"}://${address}:${port}`,
     calls,
     addRootKey(accessKeyId, secretAccessKey, keyOptions = {}) {
       account.addUserKey(accessKeyId, secretAccessKey, keyOptions.userName ?? "broker-test");

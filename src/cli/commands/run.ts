@@ -63,7 +63,7 @@ export default async function run(ctx: CommandContext): Promise<number> {
 
   const client = new BrokerClient(parsed.places.socket);
   const envDelivery = runEnvDelivery({ noEnv: parsed.values["no-env"] === true, awsEndpoint: parsed.values["aws-endpoint"] === true, ...(envFile ? { envFile } : {}) });
-  const bound = await client.openBoundSession({ ...request, confine: true, envDelivery, ...parentOf(ctx.env) }, approvalNotice(ctx.stderr));
+  const bound = await client.openBoundSession({ ...request, confine: true, ...(confined ? {} : { unboxed: true }), envDelivery, ...parentOf(ctx.env) }, approvalNotice(ctx.stderr));
   const session = bound.session;
   if (!confined) ctx.stderr.write(UNCONFINED_WARNING);
   printWarnings(ctx.stderr, session);
@@ -71,10 +71,14 @@ export default async function run(ctx: CommandContext): Promise<number> {
   // exit, on every path (CMD exited, CMD could not start, a bad --env-file reference). Its answer
   // names the hosts the proxy refused, for the summary line.
   let denied: string[] = [];
+  let leaks: string[] = [];
   let ending: Promise<void> | undefined;
   const endSession = (): Promise<void> =>
     (ending ??= client.closeSessionWithView(session.id).then(
-      (s) => void (denied = s?.confinement?.denied ?? []),
+      (s) => {
+        denied = s?.confinement?.denied ?? [];
+        leaks = s?.confinement?.leaks ?? [];
+      },
       () => undefined,
     ));
   let endpoint: { url: string; token: string; close(): Promise<void> } | undefined;
@@ -131,6 +135,7 @@ export default async function run(ctx: CommandContext): Promise<number> {
     await endSession();
     bound.release();
     if (denied.length > 0) ctx.stderr.write(deniedSummary(session.task, denied));
+    for (const leak of leaks) ctx.stderr.write(`broker: the egress proxy refused what looked like an exfiltration attempt: ${leak}\n`);
   }
 }
 

@@ -1,0 +1,68 @@
+/**
+ * A TLS stand-in for an API that takes a secret (an OpenAI-like `Authorization: Bearer`, or a
+ * `?key=` parameter), on 127.0.0.2 with a certificate from a test CA. It says whether each request
+ * carried the real value, records what it saw (for the tests to count values in), and echoes
+ * WebSocket messages. Its answers never hold a value.
+ */
+import { createServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import { WebSocketServer } from "ws";
+import type { TestCa } from "../helpers/test-ca.js";
+
+export interface SeenRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+export interface ApiStandIn {
+  port: number;
+  seen: SeenRequest[];
+  /** Everything it received, headers and bodies, as one text to search. */
+  received(): string;
+  close(): Promise<void>;
+}
+
+export async function startApiStandIn(ca: TestCa, real: { bearer: string; key?: string }): Promise<ApiStandIn> {
+  const seen: SeenRequest[] = [];
+  const verdict = (headers: SeenRequest["headers"], url: string) => {
+    const query = new URL(url, "https://stand-in.invalid").searchParams;
+    return {
+      auth: headers.authorization === `Bearer ${real.bearer}` ? "ok" : headers.authorization === undefined ? "none" : "bad",
+      key: real.key === undefined ? "n/a" : query.get("key") === real.key ? "ok" : query.has("key") ? "bad" : "none",
+    };
+  };
+  const server: Server = createServer(ca.server, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      seen.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body });
+      const answer = JSON.stringify({ ...verdict(req.headers, req.url ?? "/"), path: new URL(req.url ?? "/", "https://x.invalid").pathname, bytes: body.length });
+      res.writeHead(200, { "content-type": "application/json" }).end(`${answer}\n`);
+    });
+  });
+  const sockets = new WebSocketServer({ server });
+  sockets.on("connection", (socket, req) => {
+    seen.push({ method: "WEBSOCKET", url: req.url ?? "", headers: req.headers, body: Buffer.alloc(0) });
+    const { auth } = verdict(req.headers, req.url ?? "/");
+    socket.on("message", (data: Buffer) => socket.send(`echo ${data.toString("utf8")} auth=${auth}`));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.2", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    seen,
+    received: () => seen.map((s) => `${s.method} ${s.url}\n${JSON.stringify(s.headers)}\n${s.body.toString("latin1")}`).join("\n"),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const client of sockets.clients) client.terminate();
+        sockets.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** How many times `value` occurs in `text`. */
+export const occurrences = (text: string, value: string): number => (value === "" ? 0 : text.split(value).length - 1);
