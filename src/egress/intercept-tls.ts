@@ -1,6 +1,6 @@
 /**
- * Terminates a tunnel's TLS for a host with an injection rule: the box's ClientHello (already
- * read, to check its SNI) is answered with a leaf of the session's CA, and the decrypted stream
+ * Terminates a tunnel's TLS for a host with an injection rule: the box's ClientHello (read to
+ * check its SNI, then put back) is answered with a leaf of the session's CA, and the decrypted stream
  * goes, by the ALPN protocol negotiated, to an HTTP/2 or HTTP/1.1 server of this tunnel alone,
  * whose requests are intercepted one by one. A client that refuses the session CA (pinning, or
  * a trust store without it) gets nothing through: the tunnel closes, audited as `tls-refused`.
@@ -8,7 +8,7 @@
 import { createServer as createHttpServer } from "node:http";
 import { createServer as createHttp2Server } from "node:http2";
 import type { Socket } from "node:net";
-import { Duplex } from "node:stream";
+import type { Duplex } from "node:stream";
 import { createSecureContext, TLSSocket, type SecureContext } from "node:tls";
 import type { Target } from "./egress-target.js";
 import type { ProxyContext } from "./forward-proxy.js";
@@ -33,29 +33,6 @@ function secureContextFor(ca: SessionCa, host: string): Promise<SecureContext> {
   return context;
 }
 
-/**
- * The client socket as a plain stream that first yields the bytes already read from it. A
- * TLSSocket over a net.Socket would read from its handle and never see them.
- */
-function replayed(client: Socket, buffered: Buffer): Duplex {
-  const wire = new Duplex({
-    read: () => void client.resume(),
-    write: (chunk: Buffer, _encoding, callback) => void client.write(chunk, callback),
-    final: (callback) => void client.end(callback),
-    destroy: (error, callback) => {
-      client.destroy();
-      callback(error);
-    },
-  });
-  wire.push(buffered);
-  client.on("data", (chunk: Buffer) => {
-    if (!wire.push(chunk)) client.pause();
-  });
-  client.once("end", () => wire.push(null));
-  client.once("close", () => wire.destroy());
-  return wire;
-}
-
 export async function interceptTunnel(ctx: ProxyContext, target: Target, address: string, client: Socket, buffered: Buffer): Promise<void> {
   const { injection, ca } = ctx.options;
   const audit = (reason: string) => ctx.options.audit({ host: target.host, port: target.port, method: "CONNECT", outcome: "error", reason, bytesIn: 0, bytesOut: 0, intercepted: true });
@@ -71,19 +48,38 @@ export async function interceptTunnel(ctx: ProxyContext, target: Target, address
     return void client.destroy();
   }
   const tunnel: InterceptTunnel = { ctx, target, address, injection, agent: ctx.interceptAgent() };
-  const tls = new TLSSocket(replayed(client, buffered), { isServer: true, secureContext, ALPNProtocols: ["h2", "http/1.1"] });
+  // The ClientHello goes back into the socket it was read from, and TLS runs over that socket's own
+  // handle (TCP or Unix; Node feeds the unread bytes in first), with no JS stream in between.
+  client.unshift(buffered);
+  const tls = new TLSSocket(client, { isServer: true, secureContext, ALPNProtocols: ["h2", "http/1.1"] });
   // Whether the box went on past the handshake: a client that rejects the CA closes right after it (Node) or alerts during it (OpenSSL).
   let accepted = false;
-  tls.setTimeout(HANDSHAKE_TIMEOUT_MS, () => tls.destroy());
-  tls.on("error", () => tls.destroy());
-  // The box's end going away (it may drop the tunnel without a TLS close) ends this side too.
-  client.once("close", () => tls.destroy());
-  tls.once("close", () => {
+  let refusal = "tls-refused";
+  let over = false;
+  // Either side's close ends the tunnel, once: its TLS, its socket, and (if nothing was asked over it) the one audit line.
+  const finish = () => {
+    if (over) return;
+    over = true;
+    tls.destroy();
     client.destroy();
-    if (!accepted) audit("tls-refused");
+    if (!accepted) audit(refusal);
+  };
+  tls.setTimeout(HANDSHAKE_TIMEOUT_MS, () => {
+    refusal = "tls-timeout";
+    tls.destroy();
   });
+  tls.on("error", () => tls.destroy());
+  // The box's end of the tunnel before any request: that is the refusal. Its socket came from the
+  // proxy's HTTP server, half-open allowed, so the TLS side would not close by itself. (Once a
+  // request came, the HTTP/1.1 or HTTP/2 server ends its side.)
+  tls.once("end", () => void (accepted || finish()));
+  tls.once("close", finish);
+  client.once("close", finish);
   tls.once("secure", () => {
     tls.setTimeout(0);
+    // What a tls.Server marks on its sockets once they are secure. Without it node:http2 waits for a
+    // 'secureConnect' a server socket never emits, and then reads the client's preface into no session.
+    (tls as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
     if (tls.alpnProtocol === "h2") {
       const server = createHttp2Server({ settings: { maxConcurrentStreams: 100 } });
       server.on("session", (session) => {
