@@ -53,7 +53,10 @@ export function followRunSession(client: BrokerClient, id: string, options: { st
   };
   const onEvent = (event: SessionEvent) => {
     if (done) return;
-    if (event.type === "end") return ended(WHY[event.reason] ?? event.reason);
+    if (event.type === "end") {
+      for (const leak of event.leaks ?? []) options.stderr.write(`broker: the egress proxy refused what looked like an exfiltration attempt: ${leak}\n`);
+      return ended(WHY[event.reason] ?? event.reason);
+    }
     if (event.type !== "refresh") return;
     const values = credentialValues(event.credentials);
     if (add) add(values);

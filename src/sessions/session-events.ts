@@ -10,7 +10,7 @@ import type { SessionCredentials, EndReason } from "./types.js";
 
 export type SessionEvent =
   | { type: "refresh"; seq: number; credentials: SessionCredentials }
-  | { type: "end"; reason: EndReason };
+  | { type: "end"; reason: EndReason; leaks?: string[] };
 
 export type EventListener = (event: SessionEvent) => void;
 
@@ -21,7 +21,8 @@ export interface SessionEvents {
   refresh(id: string, credentials: SessionCredentials): Promise<void>;
   /** A watcher has taken in refresh `seq`. */
   ack(id: string, seq: number): void;
-  end(id: string, reason: EndReason): void;
+  /** `leaks`: for an end by `on_leak`, what the proxy caught (never a value). */
+  end(id: string, reason: EndReason, leaks?: string[]): void;
 }
 
 /** How long a refresh waits for its acknowledgements. */
@@ -32,7 +33,7 @@ const ENDED_KEPT = 1024;
 export function createSessionEvents(options: { ackTimeoutMs?: number } = {}): SessionEvents {
   const ackTimeoutMs = options.ackTimeoutMs ?? ACK_TIMEOUT_MS;
   const watchers = new Map<string, Set<EventListener>>();
-  const ended = new Map<string, EndReason>();
+  const ended = new Map<string, Extract<SessionEvent, { type: "end" }>>();
   // Pending refreshes by session, then by seq: the number of acks still missing and the resolver.
   const pending = new Map<string, Map<number, { missing: number; done: () => void }>>();
   let nextSeq = 1;
@@ -43,9 +44,9 @@ export function createSessionEvents(options: { ackTimeoutMs?: number } = {}): Se
 
   return {
     watch(id, listener) {
-      const reason = ended.get(id);
-      if (reason !== undefined) {
-        listener({ type: "end", reason });
+      const end = ended.get(id);
+      if (end !== undefined) {
+        listener(end);
         return () => undefined;
       }
       let set = watchers.get(id);
@@ -84,13 +85,14 @@ export function createSessionEvents(options: { ackTimeoutMs?: number } = {}): Se
       if (entry.missing <= 0) entry.done();
     },
 
-    end(id, reason) {
+    end(id, reason, leaks) {
       if (ended.has(id)) return;
-      ended.set(id, reason);
+      const end = { type: "end" as const, reason, ...(leaks && leaks.length > 0 ? { leaks: [...leaks] } : {}) };
+      ended.set(id, end);
       if (ended.size > ENDED_KEPT) ended.delete(ended.keys().next().value as string);
       // Nobody is left to acknowledge a refresh of an ended session.
       for (const entry of [...(pending.get(id)?.values() ?? [])]) entry.done();
-      emit(id, { type: "end", reason });
+      emit(id, end);
       watchers.delete(id);
     },
   };

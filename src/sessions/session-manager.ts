@@ -220,7 +220,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
 
   async function endSession(session: Session, reason: EndReason): Promise<void> {
     // The holder hears of it first, so that its command stops while credentials are revoked.
-    if (reason !== "failed-open") deps.events?.end(session.id, reason);
+    if (reason !== "failed-open") deps.events?.end(session.id, reason, session.injection?.leaks);
     // The box's ways out close first: nothing leaves through them while credentials are revoked.
     await session.exits?.close().catch((error: unknown) => deps.logger.log("error", "closing the session's sockets failed", { session: session.id, code: (error as NodeJS.ErrnoException).code ?? "ERR_INTERNAL" }));
     for (const timer of session.timers) clearTimeout(timer);

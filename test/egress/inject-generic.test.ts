@@ -10,12 +10,12 @@ import { createRequire } from "node:module";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bwrapWorks, parseReport } from "../helpers/bwrap.js";
+import { bwrapWorks } from "../helpers/bwrap.js";
 import { startTestDaemon, waitFor, type TestDaemon } from "../helpers/daemon.js";
 import { makeTestCa, type TestCa } from "../helpers/test-ca.js";
 import { tempDir } from "../helpers/tmp.js";
 import { randomValue } from "../run/run-fixture.js";
-import { occurrences, startApiStandIn, type ApiStandIn } from "./inject-stand-in.js";
+import { boxReport, occurrences, startApiStandIn, type ApiStandIn } from "./inject-stand-in.js";
 
 const UNDICI = createRequire(import.meta.url).resolve("undici");
 const WS = createRequire(import.meta.url).resolve("ws");
@@ -29,20 +29,20 @@ const auditOf = (d: TestDaemon): AuditLine[] =>
 
 /** A Node client through the proxy variables (undici's EnvHttpProxyAgent reads HTTPS_PROXY and NODE_EXTRA_CA_CERTS' bundle). */
 const NODE_CLIENT = `
-const { EnvHttpProxyAgent, fetch } = require(process.argv[1]);
+const { EnvHttpProxyAgent, fetch } = require(process.argv[2]);
 const tls = require("node:tls"); const fs = require("node:fs");
 const ca = fs.readFileSync(process.env.SSL_CERT_FILE, "utf8");
-fetch(process.argv[2], { headers: { authorization: "Bearer " + process.env.OPENAI_API_KEY }, dispatcher: new EnvHttpProxyAgent({ connect: { ca } }) })
+fetch(process.argv[3], { headers: { authorization: "Bearer " + process.env.OPENAI_API_KEY }, dispatcher: new EnvHttpProxyAgent({ connect: { ca } }) })
   .then((r) => r.text()).then((t) => console.log("node=" + t.trim()), (e) => console.log("node=failed " + e.message));
 `;
 
 /** A WebSocket client through a CONNECT tunnel it opens itself (ws has no proxy support of its own). */
 const WS_CLIENT = `
-const WebSocket = require(process.argv[1]); const http = require("node:http"); const tls = require("node:tls"); const fs = require("node:fs");
-const proxy = new URL(process.env.HTTPS_PROXY); const target = new URL(process.argv[2]);
+const WebSocket = require(process.argv[2]); const http = require("node:http"); const tls = require("node:tls"); const fs = require("node:fs");
+const proxy = new URL(process.env.HTTPS_PROXY); const target = new URL(process.argv[3]);
 http.request({ host: proxy.hostname, port: proxy.port, method: "CONNECT", path: target.host }).on("connect", (res, socket) => {
-  const ws = new WebSocket(process.argv[2], { headers: { authorization: "Bearer " + process.env.OPENAI_API_KEY },
-    createConnection: () => tls.connect({ socket, ca: fs.readFileSync(process.env.SSL_CERT_FILE, "utf8"), ALPNProtocols: ["http/1.1"] }) });
+  const ws = new WebSocket(process.argv[3], { headers: { authorization: "Bearer " + process.env.OPENAI_API_KEY },
+    createConnection: () => tls.connect({ socket, host: target.hostname, ca: fs.readFileSync(process.env.SSL_CERT_FILE, "utf8"), ALPNProtocols: ["http/1.1"] }) });
   ws.on("open", () => ws.send("hello"));
   ws.on("message", (m) => { console.log("ws=" + m); ws.close(); });
   ws.on("error", (e) => console.log("ws=failed " + e.message));
@@ -92,20 +92,20 @@ describe.skipIf(!bwrapWorks())("a generic secret injected at the egress proxy", 
       echo "h2=$(curl -sS --http2 -o /dev/null -w '%{http_version}' -H "Authorization: Bearer $OPENAI_API_KEY" ${url}/h2)"
       echo "query=$(curl -sS "${url}/search?q=x&key=$SEARCH_KEY")"
       echo "python=$(/usr/bin/python3 -c 'import os, requests; print(requests.get("${url}/py", headers={"Authorization": "Bearer " + os.environ["OPENAI_API_KEY"]}).text.strip())' 2>&1)"
-      ${process.execPath} node-client.cjs ${UNDICI} ${url}/node
-      ${process.execPath} ws-client.cjs ${WS} wss://127.0.0.2:${api.port}/socket
+      ${process.execPath} node-client.cjs ${UNDICI} ${url}/node 2>&1 | head -8
+      ${process.execPath} ws-client.cjs ${WS} wss://127.0.0.2:${api.port}/socket 2>&1 | head -8
       echo "env_b64=$(env | base64 -w0)"
       echo "files_b64=$(cat "$BROKER_SANDBOX_DIR"/env "$SSL_CERT_FILE" 2>&1 | base64 -w0)"
       echo "socket_b64=$(curl -sS --unix-socket "$BROKER_SOCKET" http://session/v1/session/credentials | base64 -w0)"
       echo "placeholder_rev=$(printf %s "$OPENAI_API_KEY" | rev)"`;
     const result = await run("api", script);
     expect(result.code, result.stderr).toBe(0);
-    const seen = parseReport(result.stdout);
+    const seen = boxReport(result.stdout);
     expect(seen.curl).toBe(`{"auth":"ok","key":"none","path":"/v1/models","bytes":0}`);
     expect(seen.h2).toBe("2");
     expect(seen.query).toContain(`"key":"ok"`);
     expect(seen.python).toContain(`"auth":"ok"`);
-    expect(seen.node).toContain(`"auth":"ok"`);
+    expect(seen.node, result.stdout.replace(/^(env|files|socket)_b64=.*$/gm, "")).toContain(`"auth":"ok"`);
     expect(seen.ws).toBe("echo hello auth=ok");
     // Printed reversed: broker run masks the box's credentials, placeholders included, in its output.
     seen.placeholder = [...(seen.placeholder_rev ?? "")].reverse().join("");
@@ -114,7 +114,7 @@ describe.skipIf(!bwrapWorks())("a generic secret injected at the egress proxy", 
     // Not in the environment, the sandbox files, the session socket's answers, or any byte the box received.
     for (const value of [bearer, key]) {
       expect(occurrences(result.stdout + result.stderr, value)).toBe(0);
-      expect(occurrences(Buffer.from(parseReport(result.stdout).env_b64 ?? "", "base64").toString(), value)).toBe(0);
+      expect(occurrences(seen.env ?? "", value)).toBe(0);
     }
     expect(seen.env).toContain(`OPENAI_API_KEY=${seen.placeholder}`);
     expect(seen.socket).toContain(seen.placeholder);
@@ -140,7 +140,7 @@ describe.skipIf(!bwrapWorks())("a generic secret injected at the egress proxy", 
       echo "status=$(curl -sS -o /dev/null -w '%{http_code}' --data "note=$OPENAI_API_KEY" https://127.0.0.2:${api.port}/exfil)"
       sleep 10; echo still=running`;
     const result = await run("leaky", script);
-    const seen = parseReport(result.stdout);
+    const seen = boxReport(result.stdout);
     // The session ends at once, so the box may be gone before curl's answer is printed.
     expect([undefined, "403"]).toContain(seen.status);
     expect(seen.still).toBeUndefined();
@@ -158,7 +158,7 @@ describe.skipIf(!bwrapWorks())("a generic secret injected at the egress proxy", 
       echo "status=$(curl -sS -o /dev/null -w '%{http_code}' -H 'Host: evil.example' -H "Authorization: Bearer $OPENAI_API_KEY" https://127.0.0.2:${api.port}/fronted)"
       sleep 10; echo still=running`;
     const result = await run("leaky", script);
-    const seen = parseReport(result.stdout);
+    const seen = boxReport(result.stdout);
     expect([undefined, "403"]).toContain(seen.status);
     expect(seen.still).toBeUndefined();
     expect(api.seen.filter((s) => s.url === "/fronted")).toEqual([]);
@@ -173,7 +173,7 @@ describe.skipIf(!bwrapWorks())("a generic secret injected at the egress proxy", 
       echo "after=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $OPENAI_API_KEY" https://127.0.0.2:${api.port}/v1/models)"`;
     const result = await run("denying", script);
     expect(result.code, result.stderr).toBe(0);
-    const seen = parseReport(result.stdout);
+    const seen = boxReport(result.stdout);
     expect(seen.status).toBe("403");
     expect(seen.after).toBe("200");
     expect(result.stderr).toContain("env:OPENAI_API_KEY in the body");

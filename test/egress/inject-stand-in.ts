@@ -7,6 +7,7 @@
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
+import { parseReport } from "../helpers/bwrap.js";
 import type { TestCa } from "../helpers/test-ca.js";
 
 export interface SeenRequest {
@@ -66,3 +67,10 @@ export async function startApiStandIn(ca: TestCa, real: { bearer: string; key?: 
 
 /** How many times `value` occurs in `text`. */
 export const occurrences = (text: string, value: string): number => (value === "" ? 0 : text.split(value).length - 1);
+
+/** A box's `name=value` report, with each `name_b64` line also decoded under `name`. */
+export function boxReport(stdout: string): Record<string, string> {
+  const seen = parseReport(stdout);
+  for (const [name, value] of Object.entries(seen)) if (name.endsWith("_b64")) seen[name.slice(0, -4)] = Buffer.from(value, "base64").toString("utf8");
+  return seen;
+}
