@@ -15,7 +15,7 @@ import { startTestDaemon, waitFor, type TestDaemon } from "../helpers/daemon.js"
 import { makeTestCa, type TestCa } from "../helpers/test-ca.js";
 import { tempDir } from "../helpers/tmp.js";
 import { randomValue } from "../run/run-fixture.js";
-import { boxReport, occurrences, startApiStandIn, type ApiStandIn } from "./inject-stand-in.js";
+import { boxReport, getDirect, getViaProxy, occurrences, startApiStandIn, type ApiStandIn } from "./inject-stand-in.js";
 
 const UNDICI = createRequire(import.meta.url).resolve("undici");
 const WS = createRequire(import.meta.url).resolve("ws");
@@ -94,6 +94,8 @@ describe.skipIf(!bwrapWorks())("a generic secret injected at the egress proxy", 
       echo "python=$(/usr/bin/python3 -c 'import os, requests; print(requests.get("${url}/py", headers={"Authorization": "Bearer " + os.environ["OPENAI_API_KEY"]}).text.strip())' 2>&1)"
       ${process.execPath} node-client.cjs ${UNDICI} ${url}/node 2>&1 | head -8
       ${process.execPath} ws-client.cjs ${WS} wss://127.0.0.2:${api.port}/socket 2>&1 | head -8
+      awk 'n { print } /END CERTIFICATE/ { n = 1 }' "$SSL_CERT_FILE" > /tmp/without-session-ca.pem
+      echo "pinned=$(curl -sS --cacert /tmp/without-session-ca.pem ${url}/pinned 2>&1 | head -c 12)"
       echo "env_b64=$(env | base64 -w0)"
       echo "files_b64=$(cat "$BROKER_SANDBOX_DIR"/env "$SSL_CERT_FILE" 2>&1 | base64 -w0)"
       echo "socket_b64=$(curl -sS --unix-socket "$BROKER_SOCKET" http://session/v1/session/credentials | base64 -w0)"
@@ -107,6 +109,9 @@ describe.skipIf(!bwrapWorks())("a generic secret injected at the egress proxy", 
     expect(seen.python).toContain(`"auth":"ok"`);
     expect(seen.node, result.stdout.replace(/^(env|files|socket)_b64=.*$/gm, "")).toContain(`"auth":"ok"`);
     expect(seen.ws).toBe("echo hello auth=ok");
+    // A client with its own trust store (pinning) fails closed, and the audit names the host.
+    expect(seen.pinned).toBe("curl: (60) S");
+    expect(api.seen.filter((s) => s.url === "/pinned")).toEqual([]);
     // Printed reversed: broker run masks the box's credentials, placeholders included, in its output.
     seen.placeholder = [...(seen.placeholder_rev ?? "")].reverse().join("");
     // The box held a placeholder, shaped as broker-ph-…, never the real value.
@@ -129,6 +134,7 @@ describe.skipIf(!bwrapWorks())("a generic secret injected at the egress proxy", 
     });
     expect(lines.map((l) => l.rule)).toContain("env:OPENAI_API_KEY");
     expect(lines.map((l) => l.rule)).toContain("env:SEARCH_KEY");
+    expect(auditOf(d).filter((l) => l.event === "egress" && l.session === seen.session && l.reason === "tls-refused")).toEqual([expect.objectContaining({ host: "127.0.0.2", port: api.port })]);
     const audit = readFileSync(join(d.stateDir, "audit.jsonl"), "utf8");
     for (const value of [bearer, key, seen.placeholder!]) expect(occurrences(audit, value)).toBe(0);
   }, 90_000);
@@ -141,8 +147,8 @@ describe.skipIf(!bwrapWorks())("a generic secret injected at the egress proxy", 
       sleep 10; echo still=running`;
     const result = await run("leaky", script);
     const seen = boxReport(result.stdout);
-    // The session ends at once, so the box may be gone before curl's answer is printed.
-    expect([undefined, "403"]).toContain(seen.status);
+    // The session ends at once: curl may see its connection cut (000), or be gone before it prints.
+    expect([undefined, "403", "000"]).toContain(seen.status);
     expect(seen.still).toBeUndefined();
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain("env:OPENAI_API_KEY in the body");
@@ -198,5 +204,21 @@ describe.skipIf(!bwrapWorks())("a generic secret injected at the egress proxy", 
     expect(view.confinement?.proxy).toMatch(/proxy\.sock$/);
     expect(readFileSync(view.confinement!.caBundle, "utf8")).toContain("BEGIN CERTIFICATE");
     await d.cli(["revoke", view.id]);
+  });
+
+  it("after the session ends its placeholder opens nothing: the proxy is gone, and a captured request replayed to the API fails", async () => {
+    const minted = await d.cli(["mint", "--task", "api", "--format", "json"]);
+    expect(minted.code, minted.stderr).toBe(0);
+    const view = JSON.parse(minted.stdout) as { id: string; credentials: { env: Record<string, string> }; confinement: { proxy: string; caBundle: string } };
+    const captured = { authorization: `Bearer ${view.credentials.env.OPENAI_API_KEY}` };
+    const bundle = readFileSync(view.confinement.caBundle, "utf8");
+    const before = await getViaProxy(view.confinement.proxy, api.port, bundle, "/before", captured).catch((e: Error) => { throw new Error(`before: ${e.message}`); });
+    expect(JSON.parse(before.body)).toMatchObject({ auth: "ok" });
+    expect((await d.cli(["revoke", view.id])).code).toBe(0);
+    await expect(getViaProxy(view.confinement.proxy, api.port, bundle, "/after", captured)).rejects.toThrow(/ENOENT|ECONNREFUSED/);
+    // The request exactly as the box sent it, straight to the API: it holds only the placeholder.
+    const replayed = await getDirect(api.port, ca.cert, "/replayed", captured);
+    expect(JSON.parse(replayed.body)).toMatchObject({ auth: "bad" });
+    expect(api.seen.filter((s) => s.url === "/after")).toEqual([]);
   });
 });

@@ -4,7 +4,9 @@
  * carried the real value, records what it saw (for the tests to count values in), and echoes
  * WebSocket messages. Its answers never hold a value.
  */
-import { createServer, type Server } from "node:https";
+import { request as httpRequest } from "node:http";
+import { createServer, request as httpsRequest, type Server } from "node:https";
+import { connect as tlsConnect } from "node:tls";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
 import { parseReport } from "../helpers/bwrap.js";
@@ -73,4 +75,39 @@ export function boxReport(stdout: string): Record<string, string> {
   const seen = parseReport(stdout);
   for (const [name, value] of Object.entries(seen)) if (name.endsWith("_b64")) seen[name.slice(0, -4)] = Buffer.from(value, "base64").toString("utf8");
   return seen;
+}
+
+/** One HTTPS GET as a wrapper's own sandbox makes it: CONNECT over the session proxy's Unix socket, then TLS trusting `ca`. */
+export function getViaProxy(proxySocket: string, port: number, ca: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const connect = httpRequest({ socketPath: proxySocket, method: "CONNECT", path: `127.0.0.2:${port}` });
+    connect.on("error", reject);
+    connect.on("connect", (answer, socket) => {
+      if (answer.statusCode !== 200) return reject(new Error(`CONNECT answered ${answer.statusCode}`));
+      // No agent: with createConnection and no agent, the request goes over this very socket.
+      const get = httpsRequest({ createConnection: () => tlsConnect({ socket, host: "127.0.0.2", ca }), host: "127.0.0.2", port, path, headers });
+      get.on("error", reject);
+      get.on("response", (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+      });
+      get.end();
+    });
+    connect.end();
+  });
+}
+
+/** The same GET straight to the stand-in, as someone holding a captured request would replay it. */
+export function getDirect(port: number, ca: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const get = httpsRequest({ host: "127.0.0.2", port, ca, path, headers, agent: false });
+    get.on("error", reject);
+    get.on("response", (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+    });
+    get.end();
+  });
 }
