@@ -27,13 +27,20 @@ export interface EgressTarget {
 }
 
 /** A TLS server on 127.0.0.2 that sends the number of MiB the client's first byte asks for. */
-export async function startEgressTarget(cleanups: Cleanups): Promise<EgressTarget> {
+/** A self-signed P-256 certificate for an IP address, made by openssl (not by the code measured). */
+export function opensslCert(ip: string): { key: string; cert: string } {
   const dir = mkdtempSync(join(tmpdir(), "broker-bench-tls-"));
-  const made = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", `/CN=${HOST}`, "-addext", `subjectAltName=IP:${HOST}`], { encoding: "utf8" });
-  if (made.status !== 0) throw new Error(`openssl: ${made.stderr}`);
-  const key = readFileSync(join(dir, "key.pem"));
-  const cert = readFileSync(join(dir, "cert.pem"), "utf8");
-  rmSync(dir, { recursive: true, force: true });
+  try {
+    const made = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", `/CN=${ip}`, "-addext", `subjectAltName=IP:${ip}`], { encoding: "utf8" });
+    if (made.status !== 0) throw new Error(`openssl: ${made.stderr}`);
+    return { key: readFileSync(join(dir, "key.pem"), "utf8"), cert: readFileSync(join(dir, "cert.pem"), "utf8") };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function startEgressTarget(cleanups: Cleanups): Promise<EgressTarget> {
+  const { key, cert } = opensslCert(HOST);
   const server = createServer({ key, cert }, (socket) => {
     socket.on("error", () => undefined);
     socket.once("data", (first: Buffer) => {
@@ -58,7 +65,7 @@ export function writeEgressPolicy(root: BenchRoot, target: EgressTarget): void {
 }
 
 /** Opens a tunnel through the proxy's Unix socket; resolves once it answers 200. */
-function openTunnel(proxy: string, port: number): Promise<Socket> {
+export function openTunnel(proxy: string, port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = netConnect(proxy);
     socket.once("error", reject);

@@ -62,7 +62,7 @@ export class Report {
 
 export function fmt(value: number, unit: string): string {
   if (!Number.isFinite(value)) return `${value} ${unit}`;
-  const digits = unit === "ms" ? (value < 10 ? 2 : 1) : unit === "MB" || unit === "MB/s" || unit === "/s" ? 0 : 2;
+  const digits = unit === "ms" ? (value < 10 ? 2 : 1) : unit === "MB" || unit === "MB/s" || unit === "/s" || unit === "requests" ? 0 : 2;
   return `${value.toFixed(digits)} ${unit}`;
 }
 

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { benchCliLatency } from "./cli-latency.js";
 import { benchEgress, startEgressTarget, writeEgressPolicy } from "./egress.js";
 import { Cleanups, makeRoot, REPO, startDaemon } from "./fixture.js";
+import { benchInjection } from "./injection.js";
 import { benchMasking } from "./masking.js";
 import { benchPeer } from "./peer.js";
 import { Report } from "./report.js";
@@ -79,6 +80,10 @@ async function main(): Promise<number> {
     if (wants("7")) {
       log("7. egress proxy");
       await benchEgress(daemon, egressTarget, report, { rounds: quick ? 1 : 5, mib: quick ? 32 : 128 });
+    }
+    if (wants("8")) {
+      log("8. credential injection");
+      await benchInjection(report, cleanups, { rounds: quick ? 1 : 3, requests: quick ? 500 : 1000, mib: quick ? 16 : 64 });
     }
     if (wants("4")) {
       log("4. scale: 10,000 sessions");
