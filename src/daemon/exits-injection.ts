@@ -48,6 +48,8 @@ function awsRule(plan: InjectionPlan & { aws: NonNullable<InjectionPlan["aws"]> 
   const hosts = injectedHosts({ aws: plan.aws, env: {} }).filter((rule): rule is Extract<EgressRule, { kind: "host" | "suffix" }> => rule.kind === "host" || rule.kind === "suffix");
   const handle = awsInjectHandler({
     placeholder,
+    // The session handler's tripwire has scanned the body for every placeholder and real value already.
+    bodyScanned: true,
     real: () => {
       const aws = real().aws;
       return { accessKeyId: required(aws?.accessKeyId, "aws"), secretAccessKey: required(aws?.secretAccessKey, "aws"), sessionToken: required(aws?.sessionToken, "aws") };

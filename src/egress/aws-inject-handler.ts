@@ -21,6 +21,8 @@ export interface AwsInjectDeps {
   /** The most body held to hash a request that declares no x-amz-content-sha256 (default 8 MiB). */
   maxBufferBytes?: number;
   now?: () => Date;
+  /** The body reaches the handler already scanned for every placeholder (the composed session handler's tripwire): no second scan. */
+  bodyScanned?: boolean;
 }
 
 const CREDENTIAL = "aws";
@@ -81,8 +83,8 @@ export function awsInjectHandler(deps: AwsInjectDeps): InterceptHandler {
   const maxBuffer = deps.maxBufferBytes ?? 8 * 1024 * 1024;
   const clock = deps.now ?? (() => new Date());
   const matches = textMatcher(deps.placeholder);
-  const needles = bodyNeedles(deps.placeholder);
-  const scanOnly = (body: Readable) => guarded(body, bodyGuard({ needles, credential: CREDENTIAL }));
+  const needles = deps.bodyScanned ? [] : bodyNeedles(deps.placeholder);
+  const scanOnly = (body: Readable) => (deps.bodyScanned ? body : guarded(body, bodyGuard({ needles, credential: CREDENTIAL })));
 
   return async (request: InterceptedRequest): Promise<InterceptOutcome> => {
     const { path, rawQuery } = splitTarget(request.path);

@@ -6,7 +6,8 @@
  */
 import { Agent, type RequestOptions } from "node:https";
 import { isIP, type Socket } from "node:net";
-import { checkServerIdentity, createSecureContext, rootCertificates, type PeerCertificate } from "node:tls";
+import { checkServerIdentity, createSecureContext, type PeerCertificate } from "node:tls";
+import { systemRoots } from "./upstream-trust.js";
 import type { Duplex } from "node:stream";
 import { normaliseHost } from "./egress-allow.js";
 import type { Target } from "./egress-target.js";
@@ -39,7 +40,7 @@ export interface UpstreamOptions {
 export function createUpstreamAgent(options: UpstreamOptions): Agent {
   // One secure context, made once: given as `ca`, the ~150 roots were joined into the agent's pool
   // key on every request (https.Agent.getName) and parsed again for every new connection.
-  const secureContext = createSecureContext({ ca: [...rootCertificates, ...(options.upstreamCa ?? [])] });
+  const secureContext = createSecureContext({ ca: [...systemRoots(), ...(options.upstreamCa ?? [])] });
   const gate = options.gate;
   const agent = new Agent({ keepAlive: true, secureContext, maxTotalSockets: options.maxSockets ?? 32, maxSockets: options.maxSockets ?? 32, scheduling: "lifo" });
   if (gate) {
