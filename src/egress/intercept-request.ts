@@ -51,14 +51,21 @@ export function interceptedRequest(tunnel: InterceptTunnel, req: IncomingMessage
 export async function interceptRequest(tunnel: InterceptTunnel, req: IncomingMessage | Http2ServerRequest, res: Response, protocol: "h2" | "http/1.1"): Promise<void> {
   const { ctx, target, injection } = tunnel;
   const box = interceptedRequest(tunnel, req, protocol);
-  // The body reaches the handler's transform only once its errors are listened for (a leak found at once is not lost).
   const body = new PassThrough();
   box.body = body;
+  // The body flows while the handler decides: a rule may read it whole first (AWS hashes a body that
+  // declares no x-amz-content-sha256); withholding it until the handler returned deadlocked that rule.
+  // It starts one turn of the event loop later, so a handler that returns at once (a transform made
+  // before any await) has its body's errors listened to in forward() before any data can reach it.
+  // A handler that awaits I/O after making its transform could still have it fail unheard: don't.
+  const feeding = setImmediate(() => req.pipe(body));
   const line: EgressAuditEntry = { host: target.host, port: target.port, method: box.method, outcome: "ok", bytesIn: 0, bytesOut: 0, intercepted: true, path: auditPath(box.path) };
   const audit = (fields: Partial<EgressAuditEntry>) => ctx.options.audit({ ...line, ...fields });
-  const refuse = (status: number, body: string, fields: Partial<EgressAuditEntry>) => {
+  const refuse = (status: number, text: string, fields: Partial<EgressAuditEntry>) => {
+    clearImmediate(feeding);
+    req.unpipe(body);
     req.resume();
-    reply(res, status, body);
+    reply(res, status, text);
     audit({ outcome: "denied", status, ...fields });
   };
   if (!authorityMatches(box.hostHeader, target)) {
@@ -79,7 +86,6 @@ export async function interceptRequest(tunnel: InterceptTunnel, req: IncomingMes
   }
   if (!outcome.path.startsWith("/")) return refuse(502, "broker: the injection rule for this host failed\n", { outcome: "error", reason: "rule-failed" });
   forward(tunnel, res, outcome, audit);
-  req.pipe(body);
 }
 
 type Forwarded = Extract<Awaited<ReturnType<InterceptTunnel["injection"]["handle"]>>, { ok: true }>;

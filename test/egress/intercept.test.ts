@@ -13,7 +13,7 @@ import { connect as http2Connect } from "node:http2";
 import { createServer as httpsServer, type Server as HttpsServer } from "node:https";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { Transform } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket, WebSocketServer } from "ws";
@@ -99,7 +99,7 @@ function fakeInjection(leaks: Array<{ credential: string; where: string; host: s
   };
 }
 
-async function proxy(extra: { upstreamCa?: string[] } = {}) {
+async function proxy(extra: { upstreamCa?: string[]; injection?: (leaks: Array<{ credential: string; where: string; host: string }>) => Injection } = {}) {
   const audit: EgressAuditEntry[] = [];
   const leaks: Array<{ credential: string; where: string; host: string }> = [];
   const socketPath = join(dir.path, `p-${Math.random().toString(16).slice(2)}.sock`);
@@ -110,7 +110,7 @@ async function proxy(extra: { upstreamCa?: string[] } = {}) {
     denyHint: () => "add it",
     audit: (e) => audit.push(e),
     lookup,
-    injection: fakeInjection(leaks),
+    injection: (extra.injection ?? fakeInjection)(leaks),
     ca,
     upstreamCa: extra.upstreamCa ?? [upstreamCert],
   });
@@ -253,6 +253,27 @@ describe("egress proxy: TLS interception", () => {
     t.destroy();
     await p.proxy.close();
   });
+
+  it("feeds the body to a handler that reads it whole before deciding (as AWS does for a body it must hash)", async () => {
+    const readsFirst = (leaks: Array<{ credential: string; where: string; host: string }>): Injection => ({
+      ...fakeInjection(leaks),
+      async handle(req) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of req.body) chunks.push(chunk as Buffer);
+        const whole = Buffer.concat(chunks);
+        return { ok: true, method: req.method, path: req.path, headers: { ...req.headers, "x-read-first": String(whole.length) }, body: Readable.from([whole]), rule: "env:TEST" };
+      },
+    });
+    const p = await proxy({ injection: readsFirst });
+    const t = await tunnel(p.socketPath, `api.inject.test:${port}`, { ca: ca.certPem });
+    const body = "x".repeat(200_000);
+    const res = await get(t, `api.inject.test:${port}`, "/read-first", { method: "POST", body, headers: { "content-type": "text/plain" } });
+    expect(res.status).toBe(200);
+    expect(saw.at(-1)).toMatchObject({ url: "/read-first", body });
+    expect(saw.at(-1)!.headers["x-read-first"]).toBe(String(body.length));
+    t.destroy();
+    await p.proxy.close();
+  }, 10_000);
 
   // TODO(helper A, unfinished): node:http2 over the replayed (JS-stream) TLS socket fails in core (kHandle.receive).
   it.skip("speaks HTTP/2 to a client that negotiates h2, and injects there too", async () => {
