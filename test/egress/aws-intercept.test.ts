@@ -37,8 +37,8 @@ let bridge: { port: number; close(): Promise<void> };
 const audit: EgressAuditEntry[] = [];
 const leaks: unknown[] = [];
 const outputs: string[] = [];
-/** Requests sent through the proxy: each must have its audit line. */
-let proxied = 0;
+/** Requests the stand-in got straight, not through the proxy (its own checks). */
+let direct = 0;
 let sessionCaFile: string;
 let objectFile: string;
 let objectSha256: string;
@@ -81,7 +81,6 @@ afterAll(async () => {
 async function boxRun(name: string, command: string, args: string[], s3: Record<string, string> = {}): Promise<Run> {
   const { env } = clientEnv(dir.path, name, { creds: placeholder, caFile: sessionCaFile, proxyPort: bridge.port, s3 });
   const result = await run(command, args, env);
-  proxied += 1;
   outputs.push(result.stdout, result.stderr);
   return result;
 }
@@ -100,12 +99,13 @@ function expectWholeObject(path: string, result: Run): StandInRequest {
 
 describe("AWS injection through the intercepting proxy, real clients", () => {
   it("the stand-in refuses the placeholder credentials and accepts the real ones (direct, no proxy)", async () => {
-    const direct = (creds: typeof real) => run(DEBIAN_AWS, awsArgs("sts", "get-caller-identity"), clientEnv(dir.path, "direct", { creds, caFile: standIn.caFile }).env);
-    const refused = await direct(placeholder);
+    direct += 2;
+    const straight = (creds: typeof real) => run(DEBIAN_AWS, awsArgs("sts", "get-caller-identity"), clientEnv(dir.path, "direct", { creds, caFile: standIn.caFile }).env);
+    const refused = await straight(placeholder);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain("InvalidClientTokenId");
     expect(standIn.seen.at(-1)).toMatchObject({ service: "sts", status: 403, credential: "other" });
-    const accepted = await direct(real);
+    const accepted = await straight(real);
     expect(accepted.code, accepted.stderr).toBe(0);
     expect(standIn.seen.at(-1)).toMatchObject({ service: "sts", status: 200, credential: "real", signature: "valid" });
   }, 60_000);
@@ -152,9 +152,21 @@ describe("AWS injection through the intercepting proxy, real clients", () => {
     }
   }, 120_000);
 
+  it("aws s3 cp of 50 MiB (multipart: create, parts in parallel, complete), Debian's and a newer awscli", async () => {
+    for (const [key, command] of [["cp-debian", DEBIAN_AWS], ...(NEWER ? [["cp-newer", NEWER.aws]] : [])] as const) {
+      const result = await boxRun(key, command, ["--endpoint-url", standIn.url, "s3", "cp", objectFile, `s3://box-bucket/${key}`]);
+      const complete = expectWholeObject(`/box-bucket/${key}`, result);
+      expect(complete.operation).toBe("CompleteMultipartUpload");
+      const parts = standIn.seen.filter((r) => r.path === `/box-bucket/${key}` && r.operation === "UploadPart");
+      expect(parts.length).toBeGreaterThan(1);
+      expect(parts.every((p) => p.status === 200 && p.credential === "real" && p.signature === "valid")).toBe(true);
+      expect(parts.reduce((n, p) => n + p.objectBytes!, 0)).toBe(SIZE);
+      expect(parts[0]).toMatchObject(key === "cp-debian" ? { payload: "UNSIGNED-PAYLOAD" } : { payload: "STREAMING-UNSIGNED-PAYLOAD-TRAILER", checksums: ["crc32"] });
+    }
+  }, 180_000);
+
   it("signed aws-chunked (STREAMING-AWS4-HMAC-SHA256-PAYLOAD, smithy-signed headers): every chunk re-signed", async () => {
     const result = await signedChunkPut({ proxyPort: bridge.port, target: standIn, ca: sessionCaFile, creds: placeholder, path: "/box-bucket/signed-chunks", file: objectFile, chunkBytes: 64 * 1024 });
-    proxied += 1;
     outputs.push(result.body);
     expect(result.status, result.body).toBe(200);
     const seen = expectWholeObject("/box-bucket/signed-chunks", { code: 0, stdout: "", stderr: "", ms: 0 });
@@ -162,22 +174,37 @@ describe("AWS injection through the intercepting proxy, real clients", () => {
   }, 120_000);
 
   it("the stand-in checks chunk signatures: a chunk changed after signing is refused 403 (direct, real credentials)", async () => {
+    direct += 2;
     const spec = { target: standIn, ca: standIn.caFile, creds: real, file: objectFile, chunkBytes: 1024 * 1024 };
     expect((await signedChunkPut({ ...spec, path: "/box-bucket/direct-ok" })).status).toBe(200);
     expect((await signedChunkPut({ ...spec, path: "/box-bucket/direct-tampered", tamper: true })).status).toBe(403);
     expect(lastSeen("/box-bucket/direct-tampered")).toMatchObject({ status: 403, outcome: "SignatureDoesNotMatch", credential: "real", signature: "valid" });
   }, 60_000);
 
+  it("a placeholder the client puts where it does not belong (S3 metadata) is a leak: refused, never sent upstream", async () => {
+    writeFileSync(join(dir.path, "small.txt"), "hello\n");
+    const before = standIn.seen.length;
+    const args = awsArgs("s3api", "put-object", "--bucket", "box-bucket", "--key", "leak", "--body", join(dir.path, "small.txt"), "--metadata", `note=${placeholder.secretAccessKey}`);
+    const result = await boxRun("aws-leak", DEBIAN_AWS, args);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("403");
+    expect(standIn.seen.length).toBe(before);
+    expect(leaks).toEqual([{ credential: "aws", where: "header", host: standIn.host }]);
+    await waitFor(() => audit.find((e) => e.reason === "leak (header)"), 5_000, 20);
+  }, 60_000);
+
   it("no real value reached the clients' output or the audit; the access key id only as the audit's fingerprint", async () => {
-    await waitFor(() => (audit.filter((e) => e.intercepted).length >= proxied ? true : undefined), 5_000, 20);
-    expect(audit.filter((e) => e.intercepted).length).toBe(proxied);
+    const proxied = standIn.seen.length - direct;
+    const forwarded = () => audit.filter((e) => e.intercepted && e.outcome === "ok");
+    await waitFor(() => (forwarded().length >= proxied ? true : undefined), 5_000, 20);
+    expect(forwarded().length).toBe(proxied);
     const said = outputs.join("\n");
     for (const value of [real.accessKeyId, real.secretAccessKey, real.sessionToken]) expect(said.split(value).length - 1).toBe(0);
     const lines = JSON.stringify(audit);
     for (const value of [real.secretAccessKey, real.sessionToken, ...Object.values(placeholder)]) expect(lines).not.toContain(value);
     const fingerprinted = audit.filter((e) => e.fingerprint === real.accessKeyId).length;
     expect(lines.split(real.accessKeyId).length - 1).toBe(fingerprinted);
-    expect(audit.filter((e) => e.intercepted).every((e) => e.rule === "aws" && e.status === 200)).toBe(true);
-    expect(leaks).toEqual([]);
+    expect(forwarded().every((e) => e.rule === "aws" && e.status === 200)).toBe(true);
+    expect(audit.filter((e) => e.intercepted && e.outcome !== "ok")).toMatchObject([{ outcome: "denied", reason: "leak (header)", status: 403 }]);
   });
 });

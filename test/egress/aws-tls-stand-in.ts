@@ -6,16 +6,17 @@
  * Upload bodies are read in every payload mode S3 takes (hex hash, UNSIGNED-PAYLOAD, aws-chunked
  * with a trailing checksum, signed aws-chunked), and each request is recorded without a value.
  */
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { makeTestCa } from "../helpers/test-ca.js";
-import { expectedSignature, headerMap, parseAuthorization, sha256Hex, type WireRequest } from "../stubs/sts-sigv4.js";
+import { expectedSignature, headerMap, type WireRequest } from "../stubs/sts-sigv4.js";
 import { escapeXml, queryParams, successXml } from "../stubs/sts-wire.js";
-import { checkChecksums, chunkChainValid, decodeAwsChunked } from "./aws-body-decode.js";
-import { s3Signature, type Creds } from "./aws-sigv4-check.js";
+import type { Creds } from "./aws-sigv4-check.js";
+import { s3Request, type S3Store } from "./aws-s3-stand-in.js";
+import { authenticate, AwsError } from "./aws-stand-in-auth.js";
 
 /** One request as the stand-in saw it: outcomes and sizes, never a credential value. */
 export interface StandInRequest {
@@ -38,7 +39,9 @@ export interface StandInRequest {
   checksums?: string[];
   trailer?: boolean;
   bytesReceived: number;
-  /** The object as S3 stores it: decoded length and sha256. */
+  /** PutObject, CreateMultipartUpload, UploadPart, CompleteMultipartUpload (S3); GetCallerIdentity (STS). */
+  operation?: string;
+  /** The object as S3 stores it (a part's for UploadPart, the whole object's for the Complete): decoded length and sha256. */
   objectBytes?: number;
   objectSha256?: string;
   userAgent: string | null;
@@ -59,16 +62,6 @@ const MAX_BODY = 80 * 1024 * 1024;
 export const STAND_IN_ACCOUNT = "123456789012";
 export const STAND_IN_ARN = `arn:aws:sts::${STAND_IN_ACCOUNT}:assumed-role/broker-session/broker`;
 
-class AwsError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -83,76 +76,13 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-/** The SigV4 checks both services make: the real key and token, and the signature (by `verify`). */
-function authenticate(headers: Map<string, string>, real: Creds, record: StandInRequest, verify: (auth: NonNullable<ReturnType<typeof parseAuthorization>>) => string) {
-  const auth = parseAuthorization(headers.get("authorization") ?? "");
-  if (!auth) throw new AwsError(403, "AccessDenied", "Missing or malformed Authorization");
-  record.credential = auth.accessKeyId === real.accessKeyId && headers.get("x-amz-security-token") === real.sessionToken ? "real" : "other";
-  if (auth.accessKeyId !== real.accessKeyId) throw new AwsError(403, "InvalidClientTokenId", "The security token included in the request is invalid.");
-  if (headers.get("x-amz-security-token") !== real.sessionToken || !auth.signedHeaders.includes("x-amz-security-token")) {
-    throw new AwsError(403, "InvalidToken", "The provided token is malformed or otherwise invalid.");
-  }
-  const valid = verify(auth) === auth.signature;
-  record.signature = valid ? "valid" : "invalid";
-  if (!valid) throw new AwsError(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.");
-  return auth;
-}
-
 function sts(wire: WireRequest, headers: Map<string, string>, real: Creds, record: StandInRequest, res: ServerResponse): void {
   authenticate(headers, real, record, (auth) => expectedSignature(wire, auth, headers.get("x-amz-date") ?? "", real.secretAccessKey));
   const action = queryParams(wire.url, headers.get("content-type"), wire.body).get("Action");
+  if (action) record.operation = action;
   if (action !== "GetCallerIdentity") throw new AwsError(400, "InvalidAction", "Only GetCallerIdentity is served here.");
   const xml = successXml("GetCallerIdentity", { UserId: "AROAEXAMPLEROLEID0001:broker", Account: STAND_IN_ACCOUNT, Arn: STAND_IN_ARN }, randomUUID());
   res.writeHead(200, { "content-type": "text/xml", "x-amzn-requestid": randomUUID() }).end(xml);
-}
-
-function s3(wire: WireRequest, headers: Map<string, string>, real: Creds, record: StandInRequest, res: ServerResponse): void {
-  if (wire.method !== "PUT" || !/^\/[^/?]+\/[^?]+$/.test(wire.url)) throw new AwsError(405, "MethodNotAllowed", "Only PUT /bucket/key is served here.");
-  const declared = headers.get("x-amz-content-sha256");
-  if (!declared) throw new AwsError(400, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256");
-  record.payload = /^[0-9a-f]{64}$/.test(declared) ? "hex" : declared;
-  const auth = authenticate(headers, real, record, (a) =>
-    s3Signature(wire, { signedHeaders: a.signedHeaders, amzDate: headers.get("x-amz-date") ?? "", scope: [a.date, a.region, a.service], payloadHash: declared, omitSignature: false }, real.secretAccessKey),
-  );
-  let data: Buffer;
-  let trailers = new Map<string, string>();
-  if (record.payload === "hex") {
-    record.payloadHashChecked = true;
-    if (sha256Hex(wire.body) !== declared) throw new AwsError(400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.");
-    data = wire.body;
-  } else if (declared === "UNSIGNED-PAYLOAD") {
-    data = wire.body;
-  } else if (declared === "STREAMING-UNSIGNED-PAYLOAD-TRAILER" || declared === "STREAMING-AWS4-HMAC-SHA256-PAYLOAD") {
-    let decoded;
-    try {
-      decoded = decodeAwsChunked(wire.body);
-    } catch {
-      throw new AwsError(400, "IncompleteBody", "The aws-chunked body is malformed.");
-    }
-    if (declared === "STREAMING-AWS4-HMAC-SHA256-PAYLOAD") {
-      const chain = { secret: real.secretAccessKey, amzDate: headers.get("x-amz-date") ?? "", region: auth.region, seed: auth.signature };
-      if (!chunkChainValid(decoded, chain)) throw new AwsError(403, "SignatureDoesNotMatch", "A chunk signature does not match.");
-      record.chunksChecked = decoded.signatures.length;
-    } else {
-      const promised = (headers.get("x-amz-trailer") ?? "").toLowerCase();
-      if (!promised || !decoded.trailers.has(promised)) throw new AwsError(400, "MalformedTrailerError", "The promised trailer is missing.");
-      record.trailer = true;
-    }
-    if (String(decoded.data.length) !== headers.get("x-amz-decoded-content-length")) throw new AwsError(400, "IncompleteBody", "x-amz-decoded-content-length does not match.");
-    data = decoded.data;
-    trailers = decoded.trailers;
-  } else {
-    throw new AwsError(400, "InvalidArgument", "Unsupported x-amz-content-sha256.");
-  }
-  const checks = checkChecksums(new Map([...headers, ...trailers]), data);
-  if (!checks.ok) throw new AwsError(400, "BadDigest", `The ${checks.name} you specified did not match the calculated checksum.`);
-  const md5 = headers.get("content-md5");
-  if (md5 !== undefined && createHash("md5").update(data).digest("base64") !== md5) throw new AwsError(400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
-  record.checksums = checks.names;
-  record.objectBytes = data.length;
-  record.objectSha256 = createHash("sha256").update(data).digest("hex");
-  const etag = `"${createHash("md5").update(data).digest("hex")}"`;
-  res.writeHead(200, { etag, "x-amz-request-id": randomUUID().slice(0, 16), "content-length": 0 }).end();
 }
 
 function errorBody(service: "sts" | "s3", error: AwsError): string {
@@ -167,6 +97,7 @@ export async function startAwsTlsStandIn(options: { dir: string; real: () => Cre
   const host = options.host ?? "127.0.0.2";
   const ca = makeTestCa(options.dir, { ip: [host] });
   const seen: StandInRequest[] = [];
+  const store: S3Store = { uploads: new Map() };
   const server: Server = createServer(ca.server, (req, res) => {
     const headers = headerMap(req.rawHeaders);
     const path = req.url ?? "/";
@@ -178,7 +109,8 @@ export async function startAwsTlsStandIn(options: { dir: string; real: () => Cre
         record.bytesReceived = body.length;
         const wire: WireRequest = { method: req.method ?? "", url: path, rawHeaders: req.rawHeaders, body };
         try {
-          (service === "sts" ? sts : s3)(wire, headers, options.real(), record, res);
+          if (service === "sts") sts(wire, headers, options.real(), record, res);
+          else s3Request(store, wire, headers, options.real(), record, res);
           record.outcome = "ok";
         } catch (error) {
           const e = error instanceof AwsError ? error : new AwsError(500, "InternalError", "stand-in failure");
