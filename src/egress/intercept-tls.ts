@@ -71,7 +71,9 @@ export async function interceptTunnel(ctx: ProxyContext, target: Target, address
     return void client.destroy();
   }
   const tunnel: InterceptTunnel = { ctx, target, address, injection, agent: ctx.interceptAgent() };
-  const tls = new TLSSocket(replayed(client, buffered), { isServer: true, secureContext, ALPNProtocols: ["h2", "http/1.1"] });
+  // Only HTTP/1.1 is offered: node:http2 over this replayed socket throws inside Node's core (notes-A),
+  // an uncaught error that took the whole process down when curl (which offers h2) came through.
+  const tls = new TLSSocket(replayed(client, buffered), { isServer: true, secureContext, ALPNProtocols: ["http/1.1"] });
   // Whether the box went on past the handshake: a client that rejects the CA closes right after it (Node) or alerts during it (OpenSSL).
   let accepted = false;
   tls.setTimeout(HANDSHAKE_TIMEOUT_MS, () => tls.destroy());

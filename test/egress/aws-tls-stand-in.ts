@@ -1,10 +1,11 @@
 /**
- * A TLS stand-in for AWS on 127.0.0.2, for real clients (awscli, boto3) reaching it through the
- * intercepting egress proxy: STS `GetCallerIdentity` (Query protocol, XML as STS answers) and an
- * S3-style `PUT /bucket/key`. Both verify SigV4 as AWS does, against the REAL credentials only
- * (access key, secret, session token), so a request the broker did not re-sign is refused 403.
- * Upload bodies are read in every payload mode S3 takes (hex hash, UNSIGNED-PAYLOAD, aws-chunked
- * with a trailing checksum, signed aws-chunked), and each request is recorded without a value.
+ * A TLS stand-in for AWS on 127.0.0.2, for real clients (awscli, boto3, curl) reaching it through
+ * the intercepting egress proxy: STS `GetCallerIdentity` (Query protocol, XML as STS answers) and
+ * path-style S3 (PutObject, multipart upload, GetObject/HeadObject, presigned GET). Both verify
+ * SigV4 as AWS does, against the REAL credentials only (access key, secret, session token), so a
+ * request the broker did not re-sign is refused 403. Upload bodies are read in every payload mode
+ * S3 takes (hex hash, UNSIGNED-PAYLOAD, aws-chunked with a trailing checksum, signed aws-chunked),
+ * and each request is recorded without a value.
  */
 import { randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
@@ -29,6 +30,8 @@ export interface StandInRequest {
   /** Whose access key and token signed it: the real ones, other ones, or none. */
   credential: "real" | "other" | "none";
   signature: "valid" | "invalid" | "none";
+  /** Signed in the query (a presigned URL), not in the Authorization header. */
+  presigned?: true;
   /** x-amz-content-sha256 as sent ("hex" for a hash); null when absent. */
   payload: string | null;
   /** The hex hash was checked against the body (S3 refuses a mismatch). */
@@ -97,7 +100,7 @@ export async function startAwsTlsStandIn(options: { dir: string; real: () => Cre
   const host = options.host ?? "127.0.0.2";
   const ca = makeTestCa(options.dir, { ip: [host] });
   const seen: StandInRequest[] = [];
-  const store: S3Store = { uploads: new Map() };
+  const store: S3Store = { uploads: new Map(), objects: new Map() };
   const server: Server = createServer(ca.server, (req, res) => {
     const headers = headerMap(req.rawHeaders);
     const path = req.url ?? "/";
