@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { request, type Agent } from "node:https";
-import { PassThrough } from "node:stream";
+import { PassThrough, type Readable } from "node:stream";
 import type { Target } from "./egress-target.js";
 import type { EgressAuditEntry, ProxyContext } from "./forward-proxy.js";
 import { LeakError, type Injection, type InterceptedRequest } from "./inject-types.js";
@@ -51,14 +51,21 @@ export function interceptedRequest(tunnel: InterceptTunnel, req: IncomingMessage
 export async function interceptRequest(tunnel: InterceptTunnel, req: IncomingMessage | Http2ServerRequest, res: Response, protocol: "h2" | "http/1.1"): Promise<void> {
   const { ctx, target, injection } = tunnel;
   const box = interceptedRequest(tunnel, req, protocol);
-  // The body reaches the handler's transform only once its errors are listened for (a leak found at once is not lost).
   const body = new PassThrough();
   box.body = body;
+  // The body flows while the handler decides: a rule may read it whole first (AWS hashes a body that
+  // declares no x-amz-content-sha256); withholding it until the handler returned deadlocked that rule.
+  // It starts one turn of the event loop later, so a handler that returns at once (a transform made
+  // before any await) has its body's errors listened to in forward() before any data can reach it.
+  // A handler that awaits I/O after making its transform could still have it fail unheard: don't.
+  const feeding = setImmediate(() => req.pipe(body));
   const line: EgressAuditEntry = { host: target.host, port: target.port, method: box.method, outcome: "ok", bytesIn: 0, bytesOut: 0, intercepted: true, path: auditPath(box.path) };
   const audit = (fields: Partial<EgressAuditEntry>) => ctx.options.audit({ ...line, ...fields });
-  const refuse = (status: number, body: string, fields: Partial<EgressAuditEntry>) => {
+  const refuse = (status: number, text: string, fields: Partial<EgressAuditEntry>) => {
+    clearImmediate(feeding);
+    req.unpipe(body);
     req.resume();
-    reply(res, status, body);
+    reply(res, status, text);
     audit({ outcome: "denied", status, ...fields });
   };
   if (!authorityMatches(box.hostHeader, target)) {
@@ -80,7 +87,6 @@ export async function interceptRequest(tunnel: InterceptTunnel, req: IncomingMes
   }
   if (!outcome.path.startsWith("/")) return refuse(502, "broker: the injection rule for this host failed\n", { outcome: "error", reason: "rule-failed" });
   forward(tunnel, res, outcome, audit);
-  req.pipe(body);
 }
 
 type Forwarded = Extract<Awaited<ReturnType<InterceptTunnel["injection"]["handle"]>>, { ok: true }>;
@@ -112,12 +118,13 @@ function forward(tunnel: InterceptTunnel, res: Response, outcome: Forwarded, aud
     const code = error.code ?? "error";
     fail(502, `broker: cannot reach ${authority(target)} (${code})\n`, { outcome: "error", reason: `upstream failed (${code})` });
   });
-  outcome.body.on("error", (error) => {
+  const bodyFailed = (error: Error) => {
     if (!isLeak(error)) return fail(502, "broker: the request body failed\n", { outcome: "error", reason: "body failed" });
     // Before anything of it is answered: the upstream request is cut short, so the server never acts on it.
     fail(403, "broker: refused: a credential placeholder in the request body\n", { outcome: "denied", reason: "leak (body)", rule: error.credential });
     injection.onLeak({ credential: error.credential, where: "body", host: target.host });
-  });
+  };
+  outcome.body.on("error", bodyFailed);
   out.on("response", (upstream) => {
     out.setTimeout(0);
     if (settled) return void upstream.resume();
@@ -129,6 +136,9 @@ function forward(tunnel: InterceptTunnel, res: Response, outcome: Forwarded, aud
   });
   outcome.body.on("data", (chunk: Buffer) => (bytesOut += chunk.length));
   outcome.body.pipe(out);
+  // A body that failed while the rule was still deciding (its tripwire fired during an await) has no error event left to give.
+  const already = (outcome.body as Readable).errored;
+  if (already) bodyFailed(already);
   res.once("close", () => {
     if (!res.writableFinished) out.destroy();
     audit({ ...result, bytesIn, bytesOut });

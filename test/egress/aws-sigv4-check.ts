@@ -104,7 +104,7 @@ function canonicalQuery(rawQuery: string, omitSignature: boolean): string {
     .join("&");
 }
 
-function s3Signature(request: WireRequest, p: { signedHeaders: string[]; amzDate: string; scope: string[]; payloadHash: string; omitSignature: boolean }, secret: string): string {
+export function s3Signature(request: WireRequest, p: { signedHeaders: string[]; amzDate: string; scope: string[]; payloadHash: string; omitSignature: boolean }, secret: string): string {
   const [path, rawQuery = ""] = request.url.split("?") as [string, string?];
   const headers = headerMap(request.rawHeaders);
   const names = [...p.signedHeaders].sort();

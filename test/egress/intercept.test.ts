@@ -14,7 +14,7 @@ import { connect as http2Connect, createSecureServer as http2SecureServer, type 
 import { createServer as httpsServer, type Server as HttpsServer } from "node:https";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { Transform } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket, WebSocketServer } from "ws";
@@ -129,7 +129,7 @@ function countingGate() {
   return gate;
 }
 
-async function proxy(extra: { upstreamCa?: string[] } = {}) {
+async function proxy(extra: { upstreamCa?: string[]; injection?: (leaks: Array<{ credential: string; where: string; host: string }>) => Injection } = {}) {
   const audit: EgressAuditEntry[] = [];
   const leaks: Array<{ credential: string; where: string; host: string }> = [];
   const socketPath = join(dir.path, `p-${Math.random().toString(16).slice(2)}.sock`);
@@ -141,7 +141,7 @@ async function proxy(extra: { upstreamCa?: string[] } = {}) {
     denyHint: () => "add it",
     audit: (e) => audit.push(e),
     lookup,
-    injection: fakeInjection(leaks),
+    injection: (extra.injection ?? fakeInjection)(leaks),
     ca,
     upstreamCa: extra.upstreamCa ?? [upstreamCert],
     gate,
@@ -295,6 +295,54 @@ describe("egress proxy: TLS interception", () => {
     t.destroy();
     await p.proxy.close();
   });
+
+  it("feeds the body to a handler that reads it whole before deciding (as AWS does for a body it must hash)", async () => {
+    const readsFirst = (leaks: Array<{ credential: string; where: string; host: string }>): Injection => ({
+      ...fakeInjection(leaks),
+      async handle(req) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of req.body) chunks.push(chunk as Buffer);
+        const whole = Buffer.concat(chunks);
+        return { ok: true, method: req.method, path: req.path, headers: { ...req.headers, "x-read-first": String(whole.length) }, body: Readable.from([whole]), rule: "env:TEST" };
+      },
+    });
+    const p = await proxy({ injection: readsFirst });
+    const t = await tunnel(p.socketPath, `api.inject.test:${port}`, { ca: ca.certPem });
+    const body = "x".repeat(200_000);
+    const res = await get(t, `api.inject.test:${port}`, "/read-first", { method: "POST", body, headers: { "content-type": "text/plain" } });
+    expect(res.status).toBe(200);
+    expect(saw.at(-1)).toMatchObject({ url: "/read-first", body });
+    expect(saw.at(-1)!.headers["x-read-first"]).toBe(String(body.length));
+    t.destroy();
+    await p.proxy.close();
+  }, 10_000);
+
+  it("reports a body leak found while the handler was still deciding (its tripwire fired during an await)", async () => {
+    const slow = (leaks: Array<{ credential: string; where: string; host: string }>): Injection => ({
+      ...fakeInjection(leaks),
+      async handle(req) {
+        const scan = new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            if (chunk.toString().includes(PLACEHOLDER)) return callback(new LeakError("test", "body"));
+            callback(null, chunk);
+          },
+        });
+        const body = req.body.pipe(scan);
+        body.on("error", () => undefined);
+        await new Promise((r) => setTimeout(r, 200));
+        return { ok: true, method: req.method, path: req.path, headers: req.headers, body, rule: "env:TEST" };
+      },
+    });
+    const p = await proxy({ injection: slow });
+    const t = await tunnel(p.socketPath, `api.inject.test:${port}`, { ca: ca.certPem });
+    const before = saw.length;
+    const res = await get(t, `api.inject.test:${port}`, "/slow", { method: "POST", body: `note=${PLACEHOLDER}`, headers: { "content-type": "text/plain" } });
+    expect(res.status).toBe(403);
+    expect(p.leaks).toEqual([{ credential: "test", where: "body", host: "api.inject.test" }]);
+    expect(saw.slice(before).some((s) => s.url === "/slow")).toBe(false);
+    t.destroy();
+    await p.proxy.close();
+  }, 10_000);
 
   it("speaks HTTP/2 to a client that negotiates h2, and injects there too", async () => {
     const p = await proxy();
