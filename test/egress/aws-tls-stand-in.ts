@@ -95,38 +95,44 @@ function errorBody(service: "sts" | "s3", error: AwsError): string {
     : `<?xml version="1.0" encoding="UTF-8"?>\n<Error>${inner}<RequestId>${randomUUID().slice(0, 16)}</RequestId></Error>\n`;
 }
 
+/** One request as the stand-in serves it (STS at `/`, S3 elsewhere), checked against `real()`: the server below, or another one's hook. */
+export function serveAwsRequest(req: IncomingMessage, res: ServerResponse, real: () => Creds, store: S3Store, seen: StandInRequest[]): void {
+  const headers = headerMap(req.rawHeaders);
+  const path = req.url ?? "/";
+  const service = path === "/" || path.startsWith("/?") ? "sts" : "s3";
+  const record: StandInRequest = { service, method: req.method ?? "", path: path.split("?")[0]!, status: 0, outcome: "", credential: "none", signature: "none", payload: null, bytesReceived: 0, userAgent: headers.get("user-agent") ?? null };
+  seen.push(record);
+  readBody(req).then(
+    (body) => {
+      record.bytesReceived = body.length;
+      const wire: WireRequest = { method: req.method ?? "", url: path, rawHeaders: req.rawHeaders, body };
+      try {
+        if (service === "sts") sts(wire, headers, real(), record, res);
+        else s3Request(store, wire, headers, real(), record, res);
+        record.outcome = "ok";
+      } catch (error) {
+        const e = error instanceof AwsError ? error : new AwsError(500, "InternalError", "stand-in failure");
+        record.outcome = e.code;
+        res.writeHead(e.status, { "content-type": service === "sts" ? "text/xml" : "application/xml" }).end(errorBody(service, e));
+      }
+      record.status = res.statusCode;
+    },
+    () => {
+      record.outcome = "read-failed";
+    },
+  );
+}
+
+/** An empty object store for serveAwsRequest. */
+export const newS3Store = (): S3Store => ({ uploads: new Map(), objects: new Map() });
+
 /** Starts the stand-in; its certificate (IP SAN `host`) is signed by a fresh openssl CA in `dir`. */
 export async function startAwsTlsStandIn(options: { dir: string; real: () => Creds; host?: string }): Promise<AwsTlsStandIn> {
   const host = options.host ?? "127.0.0.2";
   const ca = makeTestCa(options.dir, { ip: [host] });
   const seen: StandInRequest[] = [];
-  const store: S3Store = { uploads: new Map(), objects: new Map() };
-  const server: Server = createServer(ca.server, (req, res) => {
-    const headers = headerMap(req.rawHeaders);
-    const path = req.url ?? "/";
-    const service = path === "/" || path.startsWith("/?") ? "sts" : "s3";
-    const record: StandInRequest = { service, method: req.method ?? "", path: path.split("?")[0]!, status: 0, outcome: "", credential: "none", signature: "none", payload: null, bytesReceived: 0, userAgent: headers.get("user-agent") ?? null };
-    seen.push(record);
-    readBody(req).then(
-      (body) => {
-        record.bytesReceived = body.length;
-        const wire: WireRequest = { method: req.method ?? "", url: path, rawHeaders: req.rawHeaders, body };
-        try {
-          if (service === "sts") sts(wire, headers, options.real(), record, res);
-          else s3Request(store, wire, headers, options.real(), record, res);
-          record.outcome = "ok";
-        } catch (error) {
-          const e = error instanceof AwsError ? error : new AwsError(500, "InternalError", "stand-in failure");
-          record.outcome = e.code;
-          res.writeHead(e.status, { "content-type": service === "sts" ? "text/xml" : "application/xml" }).end(errorBody(service, e));
-        }
-        record.status = res.statusCode;
-      },
-      () => {
-        record.outcome = "read-failed";
-      },
-    );
-  });
+  const store = newS3Store();
+  const server: Server = createServer(ca.server, (req, res) => serveAwsRequest(req, res, options.real, store, seen));
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const port = (server.address() as { port: number }).port;
   const caFile = join(options.dir, "stand-in-ca.pem");

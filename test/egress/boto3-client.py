@@ -16,6 +16,7 @@ if spec["op"] == "get_caller_identity":
     answer = client.get_caller_identity()
 else:
     with open(spec["file"], "rb") as body:
-        answer = client.put_object(Bucket=spec["bucket"], Key=spec["key"], Body=body)
+        extra = {"ChecksumAlgorithm": spec["checksum_algorithm"]} if "checksum_algorithm" in spec else {}
+        answer = client.put_object(Bucket=spec["bucket"], Key=spec["key"], Body=body, **extra)
 answer.pop("ResponseMetadata", None)
 print(json.dumps({"botocore": botocore.__version__, "answer": answer}))

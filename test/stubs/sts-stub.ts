@@ -31,6 +31,19 @@ export interface StsStubOptions {
   roles?: Record<string, StubRole>;
   /** The stub's clock (signature window, expiry, Date header). Default Date.now. */
   now?: () => number;
+  /**
+   * Requests for another service on the same host (a path other than `/`, e.g. path-style S3),
+   * handed over unread with a lookup of the credentials the stub issued: a box's client then
+   * reaches both through the one endpoint its proxy intercepts.
+   */
+  otherService?: (req: IncomingMessage, res: ServerResponse, issued: (accessKeyId: string) => IssuedCredentials | undefined) => void;
+}
+
+/** Credentials as the stub issued them (temporary) or was given them (long-term: no token). */
+export interface IssuedCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
 }
 
 /** `throttle`: 400 Throttling; `500`: InternalFailure; `hang`: never answers; `garbage`: 200 non-XML; `drop`: socket destroyed. */
@@ -68,6 +81,8 @@ export interface StsStub {
   fault(kind: StsFaultKind | StsErrorFault, options?: { times?: number; action?: StsAction }): void;
   clearFaults(): void;
   setCredentialLifetime(seconds: number | undefined): void;
+  /** The credentials behind an access key id the stub issued or was given, while valid. */
+  issued(accessKeyId: string): IssuedCredentials | undefined;
   close(): Promise<void>;
 }
 
@@ -167,7 +182,14 @@ export async function startStsStub(options: StsStubOptions = {}): Promise<StsStu
     }
   }
 
+  const issued = (accessKeyId: string): IssuedCredentials | undefined => {
+    const principal = account.keys.get(accessKeyId);
+    if (!principal || (principal.expiresAt !== undefined && now() >= principal.expiresAt)) return undefined;
+    return { accessKeyId, secretAccessKey: principal.secretAccessKey, ...(principal.sessionToken !== undefined ? { sessionToken: principal.sessionToken } : {}) };
+  };
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (options.otherService && path !== "/") return options.otherService(req, res, issued);
     const chunks: Buffer[] = [];
     let size = 0;
     req.on("data", (chunk: Buffer) => {
@@ -197,6 +219,7 @@ export async function startStsStub(options: StsStubOptions = {}): Promise<StsStu
     setCredentialLifetime(seconds) {
       lifetime = seconds;
     },
+    issued,
     close() {
       return new Promise<void>((resolve) => {
         server.close(() => resolve());
