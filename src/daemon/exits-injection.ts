@@ -79,5 +79,8 @@ export async function exitsInjection(input: ExitsInjectionInput): Promise<ExitsI
   const extraRules = parts.aws && placeholders.aws && plan.aws ? [awsRule({ ...plan, aws: plan.aws }, placeholders.aws, real)] : [];
   const injection = sessionInjection({ plan, placeholders: sessionPlaceholders, reals, extraRules, onLeak: input.onLeak });
   const ca = await createSessionCa({ label: input.id.slice(0, 8) });
-  return { injection, ca, caBundle: boxCaBundle(ca.certPem, input.extraCas), hosts: injectedHosts(plan) };
+  const hosts = injectedHosts(plan);
+  // Issued now, off the box's first connection's path; a suffix rule's hosts are issued on first use.
+  for (const rule of hosts) if (rule.kind === "host") void ca.leafFor(rule.host).catch(() => undefined);
+  return { injection, ca, caBundle: boxCaBundle(ca.certPem, input.extraCas), hosts };
 }
