@@ -5,19 +5,18 @@
  * stand-in (injection-stand-in.ts, 401 without the real credential) share this one. Also two
  * costs measured in isolation: a leaf certificate's first issue, and re-signing an AWS request.
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { cpus, loadavg } from "node:os";
-import { createInterface } from "node:readline";
 import type { Duplex } from "node:stream";
 import { connect as tlsConnect } from "node:tls";
-import { fileURLToPath } from "node:url";
 import { measureAwsResignCost } from "../src/egress/aws-resign-cost.js";
 import { createSessionCa } from "../src/egress/session-ca.js";
 import { openTunnel } from "./egress.js";
-import { stopper, type Cleanups } from "./fixture.js";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { writePolicy, type BenchRoot, type Cleanups, type Daemon } from "./fixture.js";
 import { CHUNK, startStandIn, type StandIn } from "./injection-stand-in.js";
 import type { Report } from "./report.js";
 import { versus } from "./report.js";
@@ -37,26 +36,42 @@ export interface InjectionEndpoint {
   injected?: () => Promise<number>;
 }
 
-const PROXY_SERVER = fileURLToPath(new URL("./injection-proxy.js", import.meta.url));
+export const INJECT_TASK = "bench-inject";
+export const INJECT_SECRET = "bench-inject-key";
+
+/** Section 8's stand-in and what the daemon must know of it, set up before the daemon starts. */
+export interface InjectionSetup {
+  standIn: StandIn;
+  /** The secret to seed the store with: the stand-in's real credential. */
+  secret: [name: string, value: string];
+}
 
 /**
- * The one place the proxy comes from: here a child process built from the real parts
- * (injection-proxy.ts). A daemon session's proxy socket, CA and placeholder fit the same shape.
+ * Starts the stand-in, writes the task whose env entry is injected for it, and has the daemon
+ * trust the stand-in's certificate upstream (BROKER_UPSTREAM_CA, as an operator's CA would be).
  */
-async function injectionEndpoint(standIn: StandIn, cleanups: Cleanups): Promise<InjectionEndpoint> {
-  const proc = spawn(process.execPath, [PROXY_SERVER], { stdio: ["pipe", "pipe", "inherit"] });
-  cleanups.add(stopper(proc, 5_000));
-  const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
-  const exited = new Promise<never>((_resolve, reject) => proc.once("exit", (code) => reject(new Error(`bench: the injection proxy exited with ${code}`))));
-  exited.catch(() => undefined);
-  const answer = async <T>(): Promise<T> => {
-    const line = await Promise.race([lines.next(), exited]);
-    if (line.done) throw new Error("bench: the injection proxy closed its output");
-    return JSON.parse(line.value) as T;
-  };
-  proc.stdin!.write(`${JSON.stringify({ port: standIn.port, cert: standIn.cert, real: REAL })}\n`);
-  const endpoint = await answer<{ proxy: string; ca: string; placeholder: string }>();
-  return { ...endpoint, injected: async () => (proc.stdin!.write("count\n"), (await answer<{ injected: number }>()).injected) };
+export async function prepareInjection(root: BenchRoot, cleanups: Cleanups): Promise<InjectionSetup> {
+  const standIn = await startStandIn(cleanups, REAL);
+  const caFile = join(root.path, "inject-upstream-ca.pem");
+  writeFileSync(caFile, standIn.cert, { mode: 0o600 });
+  root.env.BROKER_UPSTREAM_CA = caFile;
+  const inject = `{ host: "${HOST}:${standIn.port}", header: Authorization, format: "Bearer {value}" }`;
+  writePolicy(root, INJECT_TASK, `task: ${INJECT_TASK}\nttl: 10m\nmax_sessions: 4\nenv:\n  BENCH_KEY:\n    secret: ${INJECT_SECRET}\n    inject: ${inject}\n`);
+  return { standIn, secret: [INJECT_SECRET, REAL] };
+}
+
+/** The box's side of a daemon session of the task: its proxy socket, the CA bundle it trusts, its placeholder, and the audit. */
+async function injectionEndpoint(root: BenchRoot, daemon: Daemon, cleanups: Cleanups): Promise<InjectionEndpoint> {
+  const session = await daemon.client.openSession({ task: INJECT_TASK });
+  cleanups.add(() => daemon.client.closeSession(session.id).catch(() => undefined));
+  const confinement = session.confinement;
+  const placeholder = session.credentials?.env.BENCH_KEY;
+  if (!confinement?.caBundle || placeholder === undefined) throw new Error("bench: the injected session has no proxy, CA bundle or placeholder");
+  const injected = async () =>
+    readFileSync(join(root.stateDir, "audit.jsonl"), "utf8")
+      .split("\n")
+      .filter((line) => line.includes(session.id) && line.includes('"intercepted":true') && line.includes('"rule":"env:BENCH_KEY"') && line.includes('"status":200')).length;
+  return { proxy: confinement.proxy, ca: readFileSync(confinement.caBundle, "utf8"), placeholder, injected };
 }
 
 /** One keep-alive connection made on first use: CONNECT over the proxy's socket, then TLS trusting the session CA. */
@@ -105,11 +120,11 @@ function client(agent: HttpAgent, secure: boolean, port: number, credential: str
   };
 }
 
-export async function benchInjection(report: Report, cleanups: Cleanups, options: { rounds: number; requests: number; mib: number }): Promise<void> {
+export async function benchInjection(root: BenchRoot, daemon: Daemon, setup: InjectionSetup, report: Report, cleanups: Cleanups, options: { rounds: number; requests: number; mib: number }): Promise<void> {
   // Interception's costs are CPU and scheduling: a busy machine shows in every row below.
   report.note(`section 8 began at load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`);
-  const standIn = await startStandIn(cleanups, REAL);
-  const endpoint = await injectionEndpoint(standIn, cleanups);
+  const { standIn } = setup;
+  const endpoint = await injectionEndpoint(root, daemon, cleanups);
   const directAgent = new HttpsAgent({ keepAlive: true, maxSockets: 1, ca: standIn.cert });
   const boxAgent = interceptedAgent(endpoint, standIn.port);
   cleanups.add(() => (directAgent.destroy(), boxAgent.destroy()));

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { benchCliLatency } from "./cli-latency.js";
 import { benchEgress, startEgressTarget, writeEgressPolicy } from "./egress.js";
 import { Cleanups, makeRoot, REPO, startDaemon } from "./fixture.js";
-import { benchInjection } from "./injection.js";
+import { benchInjection, prepareInjection } from "./injection.js";
 import { benchMasking } from "./masking.js";
 import { benchPeer } from "./peer.js";
 import { Report } from "./report.js";
@@ -48,7 +48,8 @@ async function main(): Promise<number> {
   try {
     const standIns = await startStandIns(cleanups);
     const root = makeRoot(cleanups);
-    const tasks = await setUpTasks(root, standIns);
+    const injection = await prepareInjection(root, cleanups);
+    const tasks = await setUpTasks(root, standIns, injection.secret);
     const egressTarget = await startEgressTarget(cleanups);
     writeEgressPolicy(root, egressTarget);
     const daemon = await startDaemon(root, cleanups);
@@ -83,7 +84,7 @@ async function main(): Promise<number> {
     }
     if (wants("8")) {
       log("8. credential injection");
-      await benchInjection(report, cleanups, { rounds: quick ? 1 : 3, requests: quick ? 500 : 1000, mib: quick ? 16 : 64 });
+      await benchInjection(root, daemon, injection, report, cleanups, { rounds: quick ? 1 : 3, requests: quick ? 500 : 1000, mib: quick ? 16 : 64 });
     }
     if (wants("4")) {
       log("4. scale: 10,000 sessions");

@@ -20,8 +20,9 @@ function envTask(task: string, entries: Array<[string, string]>, maxSessions: nu
   return `task: ${task}\ndescription: bench\nttl: 10m\nmax_ttl: 1h\nmax_sessions: ${maxSessions}\nenv:\n${env}\n`;
 }
 
-export async function setUpTasks(root: BenchRoot, standIns: StandIns): Promise<BenchTasks> {
+export async function setUpTasks(root: BenchRoot, standIns: StandIns, extraGeneric?: [name: string, value: string]): Promise<BenchTasks> {
   const secrets: Record<string, StoredSecret> = {};
+  if (extraGeneric) secrets[extraGeneric[0]] = { type: "generic", value: extraGeneric[1] };
   const generic = (name: string): string => {
     const value = tokenValue();
     secrets[name] = { type: "generic", value };

@@ -41,7 +41,8 @@ export function bodyTripwire(needles: readonly Needle[]): Transform {
   return new Transform({
     transform(chunk: Buffer | string, _encoding, done) {
       if (failed) return done();
-      const data = held.length === 0 ? Buffer.from(chunk) : Buffer.concat([held, Buffer.from(chunk)]);
+      const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+      const data = held.length === 0 ? bytes : Buffer.concat([held, bytes]);
       const needle = hit(data);
       if (needle) {
         failed = true;

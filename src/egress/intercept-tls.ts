@@ -13,6 +13,7 @@ import { createSecureContext, TLSSocket, type SecureContext } from "node:tls";
 import type { Target } from "./egress-target.js";
 import type { ProxyContext } from "./forward-proxy.js";
 import type { SessionCa } from "./session-ca.js";
+import { STREAM_HIGH_WATER_MARK } from "./intercept-upstream.js";
 import { interceptRequest, type InterceptTunnel } from "./intercept-request.js";
 import { interceptUpgrade } from "./intercept-websocket.js";
 
@@ -51,7 +52,10 @@ export async function interceptTunnel(ctx: ProxyContext, target: Target, address
   // The ClientHello goes back into the socket it was read from, and TLS runs over that socket's own
   // handle (TCP or Unix; Node feeds the unread bytes in first), with no JS stream in between.
   client.unshift(buffered);
-  const tls = new TLSSocket(client, { isServer: true, secureContext, ALPNProtocols: ["h2", "http/1.1"] });
+  // A large high-water mark (a stream option TLSSocket takes, missing from its types): with the
+  // default 16 KiB every TLS record of a download paused the upstream once.
+  const options = { isServer: true, secureContext, ALPNProtocols: ["h2", "http/1.1"], highWaterMark: STREAM_HIGH_WATER_MARK };
+  const tls = new TLSSocket(client, options as ConstructorParameters<typeof TLSSocket>[1]);
   // Whether the box went on past the handshake: a client that rejects the CA closes right after it (Node) or alerts during it (OpenSSL).
   let accepted = false;
   let refusal = "tls-refused";

@@ -36,6 +36,9 @@ export interface UpstreamOptions {
   maxSockets?: number;
 }
 
+/** The buffer of each intercepted stream (the box's TLS socket, the upstream one). */
+export const STREAM_HIGH_WATER_MARK = 256 * 1024;
+
 /** The keep-alive pool of one proxy's intercepted upstream connections. */
 export function createUpstreamAgent(options: UpstreamOptions): Agent {
   // One secure context, made once: given as `ca`, the ~150 roots were joined into the agent's pool
@@ -61,13 +64,15 @@ export function createUpstreamAgent(options: UpstreamOptions): Agent {
 }
 
 /** Where one intercepted request goes: the checked address, the host's name for SNI and for the certificate. */
-export function upstreamTarget(target: Target, address: string): RequestOptions {
+export function upstreamTarget(target: Target, address: string): RequestOptions & { highWaterMark: number } {
   const name = isIP(target.host) === 0;
   return {
     host: address,
     port: target.port,
     ...(name ? { servername: target.host } : {}),
     checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(target.host, cert),
+    // Passed on to the TLS socket the agent makes: with the default 16 KiB a body paused at every record.
+    highWaterMark: STREAM_HIGH_WATER_MARK,
   };
 }
 
