@@ -88,7 +88,11 @@ export async function openTunnel(ctx: ProxyContext, target: Target, client: Sock
     return void upstream?.destroy();
   }
   if (hello.sni === null && isIP(target.host) === 0) return refuse("no-sni");
-  if (hello.sni !== null && normaliseHost(hello.sni) !== target.host) return refuse("sni-mismatch");
+  if (hello.sni !== null && normaliseHost(hello.sni) !== target.host) {
+    // On an intercepted host the box holds a placeholder for this tunnel: naming another host is taken for an exfiltration attempt.
+    if (intercepted) ctx.options.injection?.onLeak({ credential: "", where: "sni", host: target.host });
+    return refuse("sni-mismatch");
+  }
   if (!upstream) return interceptTunnel(ctx, target, admitted.address, client, hello.buffered);
   upstream.write(hello.buffered);
   client.pipe(upstream);

@@ -18,7 +18,7 @@ export function exitsRequest(session: Session, audit: AuditLog, endForLeak: (id:
     // Which credential, where and to which host; never a value, the placeholder included.
     const credential = leak.credential === "" ? {} : { credential: leak.credential };
     audit.write({ event: "leak", task: session.task, session: session.id, outcome: ends ? "session-ended" : "denied", ...credential, where: leak.where, host: leak.host });
-    const said = leak.credential === "" ? `a request naming another host than ${leak.host}, its tunnel's` : `${leak.credential} in the ${leak.where} to ${leak.host}`;
+    const said = leak.credential === "" ? `a ${leak.where === "sni" ? "TLS handshake (SNI)" : "request"} naming another host than ${leak.host}, its tunnel's` : `${leak.credential} in the ${leak.where} to ${leak.host}`;
     if (injection && injection.leaks.length < MAX_LEAKS_KEPT) injection.leaks.push(said);
     if (ends && !session.ending) void endForLeak(session.id).catch(() => undefined);
   };

@@ -13,6 +13,7 @@ import type { IncomingMessage } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { awsPolicy, EXTERNAL_ID, startAwsFixture, type AwsFixture } from "../helpers/aws-fixture.js";
 import { bwrapWorks } from "../helpers/bwrap.js";
+import { CLI } from "../helpers/cli.js";
 import { makeTestCa, type TestCa } from "../helpers/test-ca.js";
 import { tempDir } from "../helpers/tmp.js";
 import type { IssuedCredentials } from "../stubs/sts-stub.js";
@@ -75,22 +76,30 @@ describe.skipIf(!bwrapWorks())("AWS credentials injected at the egress proxy", (
       echo "boto3_unsigned=$(${boto3({ service: "s3", op: "put_object", bucket: "box-bucket", key: "boto3-unsigned", file: "/tmp/object" })} 2>&1 | tail -1)"
       echo "boto3_streaming=$(${boto3({ service: "s3", op: "put_object", bucket: "box-bucket", key: "boto3-streaming", file: "/tmp/object", checksum_algorithm: "CRC32" })} 2>&1 | tail -1)"
       rm -f /tmp/object
+      echo "process_b64=$(${process.execPath} ${CLI} credential-process --task s3job | base64 -w0)"
+      echo "endpoint_b64=$(curl -sS -H "Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN" "$AWS_CONTAINER_CREDENTIALS_FULL_URI" | base64 -w0)"
+      echo "files_b64=$(cat "$BROKER_SANDBOX_DIR"/aws/credentials | base64 -w0)"
       echo "env_b64=$(env | base64 -w0)"`;
-    const result = await f.daemon.cli(["run", "--task", "s3job", "--", "sh", "-c", script], { env: f.awsEnv(), timeoutMs: 240_000 });
+    const result = await f.daemon.cli(["run", "--task", "s3job", "--sandbox-tmp", "--aws-endpoint", "--", "sh", "-c", script], { env: f.awsEnv(), timeoutMs: 240_000 });
     expect(result.code, result.stderr).toBe(0);
     const seen = boxReport(result.stdout);
     expect(seen.cli_sts).toMatch(/^arn:aws:sts::\d{12}:assumed-role\//);
     expect(JSON.parse(seen.boto3_sts!).answer.Arn).toBe(seen.cli_sts);
 
     // The box held placeholders, never the keys the daemon minted.
-    const boxEnv = Object.fromEntries(seen.env!.split("\n").map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]));
+    // With --aws-endpoint the clients take their keys from the container endpoint, not the environment.
+    const endpoint = JSON.parse(seen.endpoint!) as { AccessKeyId: string; SecretAccessKey: string; Token: string };
+    const ph = { accessKeyId: endpoint.AccessKeyId, secretAccessKey: endpoint.SecretAccessKey, sessionToken: endpoint.Token };
     const mint = f.audit().find((l) => l.event === "mint" && l.session === seen.session && l.provider === "aws")!;
     const real = f.stub.issued(String(mint.credential))!;
     expect(real.sessionToken).toBeDefined();
-    expect(boxEnv.AWS_ACCESS_KEY_ID).toMatch(/^ASIA[A-Z2-7]{16}$/);
-    expect(boxEnv.AWS_ACCESS_KEY_ID).not.toBe(real.accessKeyId);
+    expect(ph.accessKeyId).toMatch(/^ASIA[A-Z2-7]{16}$/);
+    expect(ph.accessKeyId).not.toBe(real.accessKeyId);
+    // Every way the box is handed credentials gives the placeholders: the files, credential_process, the container endpoint.
+    expect(JSON.parse(seen.process!)).toMatchObject({ AccessKeyId: ph.accessKeyId, SecretAccessKey: ph.secretAccessKey, SessionToken: ph.sessionToken });
+    expect(seen.files).toContain(`aws_access_key_id = ${ph.accessKeyId}`);
     for (const value of [real.accessKeyId, real.secretAccessKey, real.sessionToken!]) {
-      for (const text of [result.stdout, result.stderr, seen.env!]) expect(occurrences(text, value)).toBe(0);
+      for (const text of [result.stdout, result.stderr, seen.env!, seen.process!, seen.endpoint!, seen.files!]) expect(occurrences(text, value)).toBe(0);
     }
     // STS saw the minted key on both GetCallerIdentity calls.
     const identities = f.stub.calls.filter((c) => c.action === "GetCallerIdentity");
@@ -111,12 +120,12 @@ describe.skipIf(!bwrapWorks())("AWS credentials injected at the egress proxy", (
     // Audited per request, with the minted key's id as fingerprint and no secret.
     const lines = f.audit().filter((l) => l.event === "egress" && l.session === seen.session && l.intercepted === true);
     expect(lines.filter((l) => l.rule === "aws" && l.status === 200).length).toBeGreaterThanOrEqual(6);
-    for (const value of [real.secretAccessKey, real.sessionToken!, boxEnv.AWS_SECRET_ACCESS_KEY!, boxEnv.AWS_SESSION_TOKEN!]) expect(occurrences(f.auditText(), value)).toBe(0);
+    for (const value of [real.secretAccessKey, real.sessionToken!, ph.secretAccessKey, ph.sessionToken]) expect(occurrences(f.auditText(), value)).toBe(0);
 
     // The session is over: its placeholder keys, used straight against the endpoint, are refused.
     // Asynchronously: the stand-in answers from this very process.
     const after = await promisify(execFile)(AWS, ["--endpoint-url", ep, "sts", "get-caller-identity"], {
-      env: f.awsEnv({ AWS_ACCESS_KEY_ID: boxEnv.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: boxEnv.AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN: boxEnv.AWS_SESSION_TOKEN, AWS_CA_BUNDLE: ca.certFile, AWS_REGION: "us-east-1" }),
+      env: f.awsEnv({ AWS_ACCESS_KEY_ID: ph.accessKeyId, AWS_SECRET_ACCESS_KEY: ph.secretAccessKey, AWS_SESSION_TOKEN: ph.sessionToken, AWS_CA_BUNDLE: ca.certFile, AWS_REGION: "us-east-1" }),
     }).then(
       () => ({ code: 0, stderr: "" }),
       (error: { code?: number; stderr?: string }) => ({ code: error.code ?? -1, stderr: String(error.stderr) }),

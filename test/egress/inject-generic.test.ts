@@ -172,6 +172,19 @@ describe.skipIf(!bwrapWorks())("a generic secret injected at the egress proxy", 
     expect(result.stderr).toContain("a request naming another host");
   }, 90_000);
 
+  it("a TLS handshake whose SNI is not the host it tunnelled to is refused as a leak and ends the session", async () => {
+    const script = `
+      echo "session=$BROKER_SESSION"
+      echo | openssl s_client -proxy "\${HTTPS_PROXY#http://}" -connect 127.0.0.2:${api.port} -servername evil.example >/dev/null 2>&1
+      sleep 10; echo still=running`;
+    const result = await run("leaky", script);
+    const seen = boxReport(result.stdout);
+    expect(seen.still).toBeUndefined();
+    expect(auditOf(d).find((l) => l.event === "leak" && l.session === seen.session)).toMatchObject({ where: "sni", host: "127.0.0.2", outcome: "session-ended" });
+    expect(auditOf(d).find((l) => l.event === "session.close" && l.session === seen.session)).toMatchObject({ reason: "leak" });
+    expect(result.stderr).toContain("a TLS handshake (SNI) naming another host");
+  }, 90_000);
+
   it("with on_leak: deny, a leak is refused with 403 and audited, and the session goes on", async () => {
     const script = `
       echo "session=$BROKER_SESSION"
