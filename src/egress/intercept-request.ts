@@ -12,7 +12,8 @@ import { PassThrough, type Readable } from "node:stream";
 import type { Target } from "./egress-target.js";
 import type { EgressAuditEntry, ProxyContext } from "./forward-proxy.js";
 import { LeakError, type Injection, type InterceptedRequest } from "./inject-types.js";
-import { auditPath, authority, authorityMatches, HOST_MISMATCH, hostMismatchMessage, endToEnd, upstreamTarget, type Headers } from "./intercept-upstream.js";
+import { decideIntercepted, type Accepted } from "./intercept-decision.js";
+import { auditPath, authority, endToEnd, upstreamTarget, type Headers } from "./intercept-upstream.js";
 
 /** What every request of one intercepted tunnel shares. */
 export interface InterceptTunnel {
@@ -49,7 +50,7 @@ export function interceptedRequest(tunnel: InterceptTunnel, req: IncomingMessage
 }
 
 export async function interceptRequest(tunnel: InterceptTunnel, req: IncomingMessage | Http2ServerRequest, res: Response, protocol: "h2" | "http/1.1"): Promise<void> {
-  const { ctx, target, injection } = tunnel;
+  const { ctx, target } = tunnel;
   const box = interceptedRequest(tunnel, req, protocol);
   const body = new PassThrough();
   box.body = body;
@@ -68,30 +69,12 @@ export async function interceptRequest(tunnel: InterceptTunnel, req: IncomingMes
     reply(res, status, text);
     audit({ outcome: "denied", status, ...fields });
   };
-  if (!authorityMatches(box.hostHeader, target)) {
-    injection.onLeak(HOST_MISMATCH(target.host));
-    return refuse(403, hostMismatchMessage(target), { reason: "leak (host-mismatch)" });
-  }
-  let outcome;
-  try {
-    outcome = await injection.handle(box);
-  } catch {
-    return refuse(502, "broker: the injection rule for this host failed\n", { outcome: "error", reason: "rule-failed" });
-  }
-  if (!outcome.ok) {
-    const leak = outcome.leak;
-    if (leak) injection.onLeak({ credential: leak.credential, where: leak.where, host: target.host });
-    // A placeholder in the path is a value there: the line then names no path at all.
-    if (leak?.where === "path") delete line.path;
-    return refuse(outcome.status, `${outcome.message}\n`, { reason: leak ? `leak (${leak.where})` : "refused by rule", ...(leak ? { rule: leak.credential } : {}) });
-  }
-  if (!outcome.path.startsWith("/")) return refuse(502, "broker: the injection rule for this host failed\n", { outcome: "error", reason: "rule-failed" });
+  const outcome = await decideIntercepted(tunnel, box, line, refuse);
+  if (!outcome) return;
   forward(tunnel, res, outcome, audit);
 }
 
-type Forwarded = Extract<Awaited<ReturnType<InterceptTunnel["injection"]["handle"]>>, { ok: true }>;
-
-function forward(tunnel: InterceptTunnel, res: Response, outcome: Forwarded, audit: (fields: Partial<EgressAuditEntry>) => void): void {
+function forward(tunnel: InterceptTunnel, res: Response, outcome: Accepted, audit: (fields: Partial<EgressAuditEntry>) => void): void {
   const { ctx, target, injection } = tunnel;
   const out = request({
     ...upstreamTarget(target, tunnel.address),

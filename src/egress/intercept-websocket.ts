@@ -10,7 +10,8 @@ import type { Socket } from "node:net";
 import { Readable, type Duplex } from "node:stream";
 import type { EgressAuditEntry } from "./forward-proxy.js";
 import { interceptedRequest, type InterceptTunnel } from "./intercept-request.js";
-import { auditPath, authority, authorityMatches, HOST_MISMATCH, hostMismatchMessage, endToEnd, upstreamTarget } from "./intercept-upstream.js";
+import { decideIntercepted } from "./intercept-decision.js";
+import { auditPath, authority, endToEnd, upstreamTarget } from "./intercept-upstream.js";
 
 const REASONS: Record<number, string> = { 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 421: "Misdirected Request", 502: "Bad Gateway", 504: "Gateway Timeout" };
 
@@ -20,7 +21,7 @@ function rawReply(socket: Duplex, status: number, body: string): void {
 }
 
 export async function interceptUpgrade(tunnel: InterceptTunnel, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-  const { ctx, target, injection } = tunnel;
+  const { ctx, target } = tunnel;
   socket.on("error", () => socket.destroy());
   const box = interceptedRequest(tunnel, req, "http/1.1");
   box.body = Readable.from([]);
@@ -31,23 +32,8 @@ export async function interceptUpgrade(tunnel: InterceptTunnel, req: IncomingMes
     audit({ outcome: "denied", status, ...fields });
   };
   if (String(req.headers.upgrade).toLowerCase() !== "websocket") return refuse(400, "broker: only WebSocket upgrades pass an intercepted host\n", { reason: "upgrade-not-websocket" });
-  if (!authorityMatches(box.hostHeader, target)) {
-    injection.onLeak(HOST_MISMATCH(target.host));
-    return refuse(403, hostMismatchMessage(target), { reason: "leak (host-mismatch)" });
-  }
-  let outcome;
-  try {
-    outcome = await injection.handle(box);
-  } catch {
-    return refuse(502, "broker: the injection rule for this host failed\n", { outcome: "error", reason: "rule-failed" });
-  }
-  if (!outcome.ok) {
-    const leak = outcome.leak;
-    if (leak) injection.onLeak({ credential: leak.credential, where: leak.where, host: target.host });
-    if (leak?.where === "path") delete line.path;
-    return refuse(outcome.status, `${outcome.message}\n`, { reason: leak ? `leak (${leak.where})` : "refused by rule", ...(leak ? { rule: leak.credential } : {}) });
-  }
-  if (!outcome.path.startsWith("/")) return refuse(502, "broker: the injection rule for this host failed\n", { outcome: "error", reason: "rule-failed" });
+  const outcome = await decideIntercepted(tunnel, box, line, refuse);
+  if (!outcome) return;
   const result: Partial<EgressAuditEntry> = { ...(outcome.rule ? { rule: outcome.rule } : {}), ...(outcome.fingerprint ? { fingerprint: outcome.fingerprint } : {}) };
   const out = request({
     ...upstreamTarget(target, tunnel.address),

@@ -4,7 +4,7 @@
  * carried the real value, records what it saw (for the tests to count values in), and echoes
  * WebSocket messages. Its answers never hold a value.
  */
-import { request as httpRequest } from "node:http";
+import { request as httpRequest, type ClientRequest } from "node:http";
 import { createServer, request as httpsRequest, type Server } from "node:https";
 import { connect as tlsConnect } from "node:tls";
 import type { AddressInfo } from "node:net";
@@ -77,6 +77,19 @@ export function boxReport(stdout: string): Record<string, string> {
   return seen;
 }
 
+type Answer = { status: number; body: string };
+
+/** Sends `get` and settles with its whole answer. */
+function answered(get: ClientRequest, resolve: (answer: Answer) => void, reject: (error: Error) => void): void {
+  get.on("error", reject);
+  get.on("response", (res) => {
+    const chunks: Buffer[] = [];
+    res.on("data", (chunk: Buffer) => chunks.push(chunk));
+    res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+  });
+  get.end();
+}
+
 /** One HTTPS GET as a wrapper's own sandbox makes it: CONNECT over the session proxy's Unix socket, then TLS trusting `ca`. */
 export function getViaProxy(proxySocket: string, port: number, ca: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -86,13 +99,7 @@ export function getViaProxy(proxySocket: string, port: number, ca: string, path:
       if (answer.statusCode !== 200) return reject(new Error(`CONNECT answered ${answer.statusCode}`));
       // No agent: with createConnection and no agent, the request goes over this very socket.
       const get = httpsRequest({ createConnection: () => tlsConnect({ socket, host: "127.0.0.2", ca }), host: "127.0.0.2", port, path, headers });
-      get.on("error", reject);
-      get.on("response", (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-      });
-      get.end();
+      answered(get, resolve, reject);
     });
     connect.end();
   });
@@ -102,12 +109,6 @@ export function getViaProxy(proxySocket: string, port: number, ca: string, path:
 export function getDirect(port: number, ca: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const get = httpsRequest({ host: "127.0.0.2", port, ca, path, headers, agent: false });
-    get.on("error", reject);
-    get.on("response", (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (chunk: Buffer) => chunks.push(chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-    });
-    get.end();
+    answered(get, resolve, reject);
   });
 }
