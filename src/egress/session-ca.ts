@@ -6,9 +6,10 @@
  * on first use and cached, so only the first TLS handshake to a host pays for a signature.
  * @peculiar/x509 is imported here, lazily, so that only a daemon that intercepts ever loads it.
  */
-import { randomBytes, webcrypto } from "node:crypto";
+import { webcrypto } from "node:crypto";
 import { isIP } from "node:net";
 import type * as X509Module from "@peculiar/x509";
+import { leafIssuer, serialNumber } from "./leaf-certificate.js";
 
 export interface SessionCa {
   /** The CA certificate the box trusts (PEM). */
@@ -46,12 +47,6 @@ function loadX509(): Promise<X509> {
   return loaded;
 }
 
-/** A positive serial number of 16 random bytes (RFC 5280: at most 20 octets, positive). */
-function serial(): string {
-  const bytes = randomBytes(16);
-  bytes[0] = (bytes[0]! & 0x7f) | 0x01;
-  return bytes.toString("hex");
-}
 
 /** Host names may carry only what a DNS name holds: the CN and SAN are built from it. */
 function checkedHost(host: string): string {
@@ -70,7 +65,7 @@ export async function createSessionCa(options: SessionCaOptions = {}): Promise<S
   const notAfter = new Date(start.getTime() + 24 * HOUR);
   const caName = `CN=broker session CA${options.label ? ` ${options.label.replace(/[^a-zA-Z0-9-]/g, "")}` : ""}, O=broker`;
   const caCert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial(),
+    serialNumber: Buffer.from(serialNumber()).toString("hex"),
     name: caName,
     notBefore,
     notAfter,
@@ -87,37 +82,31 @@ export async function createSessionCa(options: SessionCaOptions = {}): Promise<S
   const leafKeyPem = x509.PemConverter.encode(await subtle.exportKey("pkcs8", leafKeys.privateKey), "PRIVATE KEY");
   const authorityKeyId = await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey);
   const leafKeyId = await x509.SubjectKeyIdentifierExtension.create(leafKeys.publicKey);
-  // What every leaf shares, encoded once: the issuer's name, the leaf's public key, the fixed extensions.
-  const leafPublicKey = new x509.PublicKey(await subtle.exportKey("spki", leafKeys.publicKey));
-  const issuerName = caCert.subjectName;
-  const fixedExtensions = [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-    authorityKeyId,
-    leafKeyId,
-  ];
+  const issueLeaf = await leafIssuer({
+    issuer: caCert.subjectName.toArrayBuffer(),
+    publicKey: await subtle.exportKey("spki", leafKeys.publicKey),
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      authorityKeyId,
+      leafKeyId,
+    ].map((extension) => extension.rawData),
+    notBefore,
+    notAfter,
+    signingKey: caKeys.privateKey,
+    x509,
+  });
 
   const leaves = new Map<string, Promise<{ key: string; cert: string }>>();
   const times: number[] = [];
 
   async function issue(host: string): Promise<{ key: string; cert: string }> {
     const began = performance.now();
-    const ip = isIP(host) !== 0;
-    const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: serial(),
-      subject: ip ? "CN=broker intercepted host" : `CN=${host}`,
-      issuer: issuerName,
-      notBefore,
-      notAfter,
-      publicKey: leafPublicKey,
-      signingKey: caKeys.privateKey,
-      signingAlgorithm: SIGNING,
-      extensions: [...fixedExtensions, new x509.SubjectAlternativeNameExtension([{ type: ip ? "ip" : "dns", value: host }])],
-    });
+    const cert = await issueLeaf(host, isIP(host) !== 0);
     times.push(performance.now() - began);
     if (times.length > MAX_TIMES) times.shift();
-    return { key: leafKeyPem, cert: cert.toString("pem") };
+    return { key: leafKeyPem, cert };
   }
 
   return {

@@ -155,7 +155,7 @@ describe.skipIf(!bwrapWorks())("a generic secret injected at the egress proxy", 
     expect(api.seen.slice(before).filter((s) => s.url === "/exfil")).toEqual([]);
     const leak = auditOf(d).find((l) => l.event === "leak" && l.session === seen.session);
     expect(leak).toMatchObject({ credential: "env:OPENAI_API_KEY", where: "body", outcome: "session-ended" });
-    expect(auditOf(d).find((l) => l.event === "session.close" && l.session === seen.session)).toMatchObject({ reason: "leak" });
+    expect(await waitFor(() => auditOf(d).find((l) => l.event === "session.close" && l.session === seen.session))).toMatchObject({ reason: "leak" });
   }, 90_000);
 
   it("a request whose Host is not the host it tunnelled to is refused as a leak and ends the session", async () => {
@@ -168,7 +168,7 @@ describe.skipIf(!bwrapWorks())("a generic secret injected at the egress proxy", 
     expect([undefined, "403", "000"]).toContain(seen.status);
     expect(seen.still).toBeUndefined();
     expect(api.seen.filter((s) => s.url === "/fronted")).toEqual([]);
-    expect(auditOf(d).find((l) => l.event === "leak" && l.session === seen.session)).toMatchObject({ where: "host", outcome: "session-ended" });
+    expect(await waitFor(() => auditOf(d).find((l) => l.event === "leak" && l.session === seen.session))).toMatchObject({ where: "host", outcome: "session-ended" });
     expect(result.stderr).toContain("a request naming another host");
   }, 90_000);
 
@@ -180,8 +180,8 @@ describe.skipIf(!bwrapWorks())("a generic secret injected at the egress proxy", 
     const result = await run("leaky", script);
     const seen = boxReport(result.stdout);
     expect(seen.still).toBeUndefined();
-    expect(auditOf(d).find((l) => l.event === "leak" && l.session === seen.session)).toMatchObject({ where: "sni", host: "127.0.0.2", outcome: "session-ended" });
-    expect(auditOf(d).find((l) => l.event === "session.close" && l.session === seen.session)).toMatchObject({ reason: "leak" });
+    expect(await waitFor(() => auditOf(d).find((l) => l.event === "leak" && l.session === seen.session))).toMatchObject({ where: "sni", host: "127.0.0.2", outcome: "session-ended" });
+    expect(await waitFor(() => auditOf(d).find((l) => l.event === "session.close" && l.session === seen.session))).toMatchObject({ reason: "leak" });
     expect(result.stderr).toContain("a TLS handshake (SNI) naming another host");
   }, 90_000);
 
@@ -196,8 +196,8 @@ describe.skipIf(!bwrapWorks())("a generic secret injected at the egress proxy", 
     expect(seen.status).toBe("403");
     expect(seen.after).toBe("200");
     expect(result.stderr).toContain("env:OPENAI_API_KEY in the body");
-    expect(auditOf(d).find((l) => l.event === "leak" && l.session === seen.session)).toMatchObject({ credential: "env:OPENAI_API_KEY", where: "body", outcome: "denied" });
-    expect(auditOf(d).find((l) => l.event === "session.close" && l.session === seen.session)).toMatchObject({ reason: "close" });
+    expect(await waitFor(() => auditOf(d).find((l) => l.event === "leak" && l.session === seen.session))).toMatchObject({ credential: "env:OPENAI_API_KEY", where: "body", outcome: "denied" });
+    expect(await waitFor(() => auditOf(d).find((l) => l.event === "session.close" && l.session === seen.session))).toMatchObject({ reason: "close" });
   }, 90_000);
 
   it("is refused outright without the box (--no-sandbox): the real value is never handed over", async () => {
