@@ -95,7 +95,8 @@ export function sessionExitsOpener(deps: SessionExitsDeps): OpenExits {
       if (session.injection) {
         const { exitsInjection } = await import("./exits-injection.js");
         injected = await exitsInjection({ id: session.id, plan: session.plan, ...session.injection, extraCas });
-        writeFileSync(join(dir, "ca.pem"), injected.caBundle, { mode: 0o644, flag: "wx" });
+        // Not a secret, but kept like the session's other files: 0600, and "wx" never follows a planted name.
+        writeFileSync(join(dir, "ca.pem"), injected.caBundle, { mode: 0o600, flag: "wx" });
       }
       const decide = egressDecider({
         ...(policy.egress ? { egress: policy.egress } : {}),

@@ -7,7 +7,7 @@
  * is refused, audited as `leak`, and ends the session.
  */
 import { createRequire } from "node:module";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bwrapWorks } from "../helpers/bwrap.js";
@@ -216,6 +216,7 @@ describe.skipIf(!bwrapWorks())("a generic secret injected at the egress proxy", 
     expect(view.credentials.env.OPENAI_API_KEY).toMatch(/^broker-ph-/);
     expect(view.confinement?.proxy).toMatch(/proxy\.sock$/);
     expect(readFileSync(view.confinement!.caBundle, "utf8")).toContain("BEGIN CERTIFICATE");
+    expect(statSync(view.confinement!.caBundle).mode & 0o777).toBe(0o600);
     await d.cli(["revoke", view.id]);
   });
 
