@@ -8,7 +8,6 @@ import { awsInjectHandler } from "../egress/aws-inject-handler.js";
 import type { Injection } from "../egress/inject-types.js";
 import { sessionInjection, type InjectionPlan } from "../egress/injection-handler.js";
 import { hostMatcher, type InjectionRule } from "../egress/injection-rule.js";
-import type { SessionPlaceholders } from "../egress/placeholders.js";
 import type { RealValues } from "../egress/placeholder-registry.js";
 import { createSessionCa, type SessionCa } from "../egress/session-ca.js";
 import { boxCaBundle } from "../egress/upstream-trust.js";
@@ -43,6 +42,12 @@ function required(value: string | undefined, credential: string): string {
   return value;
 }
 
+/** The session's current STS credentials, each part required. */
+function realAws(real: () => SessionCredentials) {
+  const aws = real().aws;
+  return { accessKeyId: required(aws?.accessKeyId, "aws"), secretAccessKey: required(aws?.secretAccessKey, "aws"), sessionToken: required(aws?.sessionToken, "aws") };
+}
+
 /** The AWS re-signer as one rule among the others: on the policy's AWS hosts, its placeholder belongs only in SigV4's own places. */
 function awsRule(plan: InjectionPlan & { aws: NonNullable<InjectionPlan["aws"]> }, placeholder: NonNullable<PlaceholderValues["aws"]>, real: () => SessionCredentials): InjectionRule {
   const hosts = injectedHosts({ aws: plan.aws, env: {} }).filter((rule): rule is Extract<EgressRule, { kind: "host" | "suffix" }> => rule.kind === "host" || rule.kind === "suffix");
@@ -50,10 +55,7 @@ function awsRule(plan: InjectionPlan & { aws: NonNullable<InjectionPlan["aws"]> 
     placeholder,
     // The session handler's tripwire has scanned the body for every placeholder and real value already.
     bodyScanned: true,
-    real: () => {
-      const aws = real().aws;
-      return { accessKeyId: required(aws?.accessKeyId, "aws"), secretAccessKey: required(aws?.secretAccessKey, "aws"), sessionToken: required(aws?.sessionToken, "aws") };
-    },
+    real: () => realAws(real),
   });
   return {
     name: "aws",
@@ -72,12 +74,11 @@ export async function exitsInjection(input: ExitsInjectionInput): Promise<ExitsI
   const { plan, parts, placeholders, real } = input;
   const reals: RealValues = {
     ...(placeholders.github !== undefined ? { github: () => required(real().github?.token, "github") } : {}),
-    ...(placeholders.aws ? { aws: () => ({ accessKeyId: required(real().aws?.accessKeyId, "aws"), secretAccessKey: required(real().aws?.secretAccessKey, "aws"), sessionToken: required(real().aws?.sessionToken, "aws") }) } : {}),
+    ...(placeholders.aws ? { aws: () => realAws(real) } : {}),
     env: Object.fromEntries(parts.env.map((name) => [name, () => required(real().env[name], `env ${name}`)])),
   };
-  const sessionPlaceholders: SessionPlaceholders = { ...placeholders, fallbacks: [] };
   const extraRules = parts.aws && placeholders.aws && plan.aws ? [awsRule({ ...plan, aws: plan.aws }, placeholders.aws, real)] : [];
-  const injection = sessionInjection({ plan, placeholders: sessionPlaceholders, reals, extraRules, onLeak: input.onLeak });
+  const injection = sessionInjection({ plan, placeholders, reals, extraRules, onLeak: input.onLeak });
   const ca = await createSessionCa({ label: input.id.slice(0, 8) });
   const hosts = injectedHosts(plan);
   // Issued now, off the box's first connection's path; a suffix rule's hosts are issued on first use.

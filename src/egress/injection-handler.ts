@@ -13,7 +13,7 @@ import type { InjectionRule } from "./injection-rule.js";
 import { needlesOf } from "./needles.js";
 import type { PlaceholderEntry, RealValues } from "./placeholder-registry.js";
 import { placeholderEntries } from "./placeholder-registry.js";
-import type { SessionPlaceholders } from "./placeholders.js";
+import type { PlaceholderValues } from "./placeholders.js";
 import { scanHead } from "./request-tripwire.js";
 
 const WHERE_TEXT = { host: "a request to a host it is not for", path: "the path", query: "the query", header: "a header", body: "the body" } as const;
@@ -71,7 +71,7 @@ export type InjectionPlan = Pick<Policy, "task" | "github" | "env"> & { aws?: Po
 
 export interface SessionInjectionDeps {
   plan: InjectionPlan;
-  placeholders: SessionPlaceholders;
+  placeholders: PlaceholderValues;
   reals: RealValues;
   /** GitHub: the installation's owner and the session's repositories (narrowed), when known. */
   github?: { owner: () => string | undefined; repositories: () => readonly string[] | undefined };

@@ -2,7 +2,7 @@
  * A session's placeholders paired with where their real values come from. `real()` is called on
  * every request, so a refreshed GitHub token or STS key is used as soon as the session has it.
  */
-import type { AwsPlaceholders, SessionPlaceholders } from "./placeholders.js";
+import type { AwsPlaceholders, PlaceholderValues } from "./placeholders.js";
 
 export interface PlaceholderEntry {
   /** "github", "aws" or "env:NAME": the credential, as audit lines and leak reports name it. */
@@ -21,7 +21,7 @@ export interface RealValues {
 }
 
 /** Every placeholder of a session, each with its real value's getter; a placeholder without one is a mistake, not an injection. */
-export function placeholderEntries(placeholders: SessionPlaceholders, reals: RealValues): PlaceholderEntry[] {
+export function placeholderEntries(placeholders: PlaceholderValues, reals: RealValues): PlaceholderEntry[] {
   const entries: PlaceholderEntry[] = [];
   const missing = (credential: string): never => {
     throw new Error(`no real value for the ${credential} placeholder`);

@@ -24,6 +24,9 @@ export interface PlaceholderKinds {
   reals?: readonly string[];
 }
 
+/** The placeholders themselves: what the box holds in place of each injected credential. */
+export type PlaceholderValues = Omit<SessionPlaceholders, "fallbacks">;
+
 export interface SessionPlaceholders {
   github?: string;
   aws?: AwsPlaceholders;

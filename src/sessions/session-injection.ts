@@ -5,7 +5,7 @@
  * while the session lives, so a refresh of the real credential is invisible inside.
  */
 import { BrokerError } from "../errors.js";
-import { makePlaceholders } from "../egress/placeholders.js";
+import { makePlaceholders, type PlaceholderValues } from "../egress/placeholders.js";
 import type { SessionPlan } from "../policy/types.js";
 import type { SessionCredentials } from "./types.js";
 
@@ -16,12 +16,7 @@ export interface InjectedParts {
   env: string[];
 }
 
-/** What the box holds in place of each injected credential. */
-export interface PlaceholderValues {
-  github?: string;
-  aws?: { accessKeyId: string; secretAccessKey: string; sessionToken: string };
-  env: Record<string, string>;
-}
+export type { PlaceholderValues } from "../egress/placeholders.js";
 
 export interface SessionInjection {
   parts: InjectedParts;
@@ -39,6 +34,11 @@ export function injectedParts(plan: SessionPlan): InjectedParts | null {
     .map(([name]) => name);
   const parts = { github: plan.github?.inject === true, aws: plan.aws?.inject === true, env };
   return parts.github || parts.aws || env.length > 0 ? parts : null;
+}
+
+/** Whether a provider's credential is injected (the environment then holds a placeholder that lives as long as the session). */
+export function isInjected(parts: InjectedParts | null, provider: string): boolean {
+  return parts !== null && ((provider === "aws" && parts.aws) || (provider === "github" && parts.github));
 }
 
 /** Injection needs the box: without it the command would hold placeholders that reach nothing, or worse, be given the real value. */
@@ -74,7 +74,6 @@ export function prepareInjection(plan: SessionPlan, real: SessionCredentials): S
     env[name] = plan.env[name]?.inject?.placeholder === "shaped" && value !== undefined ? { shapeOf: value } : {};
   }
   const reals = [...Object.values(real.env), real.github?.token, real.aws?.accessKeyId, real.aws?.secretAccessKey, real.aws?.sessionToken].filter((v): v is string => typeof v === "string");
-  const made = makePlaceholders({ github: parts.github && real.github !== undefined, aws: parts.aws && real.aws !== undefined, env, reals });
-  const placeholders: PlaceholderValues = { env: made.env, ...(made.github !== undefined ? { github: made.github } : {}), ...(made.aws ? { aws: made.aws } : {}) };
-  return { parts, placeholders, leaks: [], fallbacks: made.fallbacks };
+  const { fallbacks, ...placeholders } = makePlaceholders({ github: parts.github && real.github !== undefined, aws: parts.aws && real.aws !== undefined, env, reals });
+  return { parts, placeholders, leaks: [], fallbacks };
 }

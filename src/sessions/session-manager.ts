@@ -13,7 +13,7 @@ import { checkEnvExpiry, envShortfalls } from "./env-delivery.js";
 import { scheduleRefresh } from "./refresh.js";
 import { missingProvider } from "./required-providers.js";
 import { exitsRequest } from "./exits-request.js";
-import { injectedParts, prepareInjection, unboxedInjectionError } from "./session-injection.js";
+import { injectedParts, isInjected, prepareInjection, unboxedInjectionError } from "./session-injection.js";
 import { realCredentials, sessionCredentials, sessionView } from "./session-view.js";
 import type { Session, SessionManagerDeps } from "./session.js";
 import type { OverBudget } from "./budget.js";
@@ -166,9 +166,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     const providers = deps.providers.filter((p) => p.applies(plan));
     const { minted, error } = await mintAll(providers, { sessionId: session.id, plan, sessionExpiresAt: session.expiresAt }, deps.now);
     const inEnv = new Set<string>(request.envDelivery ?? []);
-    // An injected credential's environment holds a placeholder that lives as long as the session.
     const injected = injectedParts(plan);
-    for (const lease of minted) if (inEnv.has(lease.provider) && !(injected && (lease.provider === "aws" || lease.provider === "github") && injected[lease.provider])) lease.inEnv = true;
+    for (const lease of minted) if (inEnv.has(lease.provider) && !isInjected(injected, lease.provider)) lease.inEnv = true;
     try {
       if (error) throw error;
       const journaled = journalLeases(deps.journal, deps.cipher, session.id, minted);
