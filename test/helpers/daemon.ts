@@ -12,6 +12,8 @@ export interface TestDaemonOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the daemon's root (socket, state, policies, HOME) is made; default the temp dir. */
   parent?: string;
+  /** A command the daemon runs under (e.g. bwrap giving it its own /etc/hosts), followed by the daemon's own command line. */
+  wrap?: string[];
 }
 
 export interface TestDaemon {
@@ -74,7 +76,8 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
   const client = new BrokerClient(socket);
 
   async function launch(): Promise<void> {
-    proc = spawn(process.execPath, [CLI, "daemon"], { env, stdio: ["ignore", "ignore", "pipe"] });
+    const [command, ...args] = [...(options.wrap ?? []), process.execPath, CLI, "daemon"];
+    proc = spawn(command!, args, { env, stdio: ["ignore", "ignore", "pipe"] });
     proc.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     const exited = new Promise<never>((_, reject) => proc.once("exit", (code) => reject(new Error(`daemon exited with ${code}:\n${stderr}`))));
     await Promise.race([waitFor(() => client.health(), 15_000), exited]);

@@ -32,6 +32,10 @@ export interface GithubStubOptions {
   listenHost?: string;
   /** Serve HTTPS with this key and certificate (a test CA's: see test/helpers/test-ca.ts) instead of HTTP. */
   tls?: { key: string; cert: string };
+  /** The host name its URLs give (default the listen address): a name the daemon resolves to it, as for GHES. */
+  publicHost?: string;
+  /** Where the REST API sits (GHES: `/api/v3`); git stays at the root. Default: the root (api.github.com). */
+  apiPrefix?: string;
   appId: number;
   /** The app's RSA public key (PEM or KeyObject); JWTs must be signed by its private half. */
   publicKey: string | KeyObject;
@@ -49,7 +53,7 @@ export interface GithubStubOptions {
 }
 
 export interface GithubStub {
-  /** API base URL, `http://127.0.0.1:PORT`. */
+  /** API base URL, `http://127.0.0.1:PORT` (then the publicHost and apiPrefix given). */
   readonly url: string;
   /** Git web host, `127.0.0.1:PORT`. */
   readonly host: string;
@@ -125,7 +129,9 @@ export async function startGithubStub(options: GithubStubOptions): Promise<Githu
     else res.setHeader("date", new Date(state.now()).toUTCString());
 
     const git = GIT_PATH.exec(url.pathname);
-    const rest = git ? undefined : COMPILED.find((c) => c.route.method === method && c.pattern.test(url.pathname));
+    const prefix = options.apiPrefix ?? "";
+    const apiPath = url.pathname.startsWith(`${prefix}/`) ? url.pathname.slice(prefix.length) : undefined;
+    const rest = git || apiPath === undefined ? undefined : COMPILED.find((c) => c.route.method === method && c.pattern.test(apiPath));
     record.route = git ? gitRouteName(method, git[3]!) : (rest?.name ?? "unmatched");
 
     const fault = state.takeFault(record.route);
@@ -149,7 +155,7 @@ export async function startGithubStub(options: GithubStubOptions): Promise<Githu
     } else {
       req.resume();
     }
-    const params = { ...(rest.pattern.exec(url.pathname)?.groups ?? {}) };
+    const params = { ...(rest.pattern.exec(apiPath!)?.groups ?? {}) };
     reply(res, rest.route.handle({ state, params, body, credential: credentialOf(req) }));
   }
 
@@ -158,8 +164,8 @@ export async function startGithubStub(options: GithubStubOptions): Promise<Githu
   const { port } = server.address() as AddressInfo;
 
   return {
-    url: `${options.tls ? "https" : "http"}://${address}:${port}`,
-    host: `${address}:${port}`,
+    url: `${options.tls ? "https" : "http"}://${options.publicHost ?? address}:${port}${options.apiPrefix ?? ""}`,
+    host: `${options.publicHost ?? address}:${port}`,
     tokens: state.tokens,
     requests: state.requests,
     get clockSkewSeconds() {
