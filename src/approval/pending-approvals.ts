@@ -46,7 +46,11 @@ export interface Approvals {
    * `forced` is a reason the policy's own conditions do not give (an open over its budget with
    * `over_budget: approve`): then it is always asked, never reused.
    */
-  check(policy: Policy, plan: SessionPlan, wait: ApprovalWait | undefined, forced?: string): Promise<void>;
+  /**
+   * Resolves once the open may go ahead: with the id of the approval that let it (a reused
+   * approval's own id), or undefined when the plan needed none.
+   */
+  check(policy: Policy, plan: SessionPlan, wait: ApprovalWait | undefined, forced?: string): Promise<string | undefined>;
   list(): PendingView[];
   approve(id: string, digest: string, approver: Approver): void;
   deny(id: string, approver: Approver, reason: string | undefined): void;
@@ -80,8 +84,8 @@ const flatPermissions = (summary: PlanSummary) => Object.entries(summary.permiss
 
 export function createApprovals(deps: ApprovalsDeps): Approvals {
   const pending = new Map<string, Pending>();
-  /** Approved digests → until when they are reused. */
-  const approved = new Map<string, number>();
+  /** Approved digests → the approval, and until when it is reused. */
+  const approved = new Map<string, { id: string; until: number }>();
 
   function take(id: string): Pending {
     const entry = pending.get(id);
@@ -91,31 +95,33 @@ export function createApprovals(deps: ApprovalsDeps): Approvals {
   }
 
   /** Expired digests go when a new one comes, and the oldest beyond MAX_REMEMBERED: memory stays bounded. */
-  function remember(digest: string, until: number): void {
+  function remember(digest: string, id: string, until: number): void {
     const now = deps.now();
-    for (const [d, t] of approved) if (t <= now) approved.delete(d);
+    for (const [d, t] of approved) if (t.until <= now) approved.delete(d);
     approved.delete(digest);
-    approved.set(digest, until);
+    approved.set(digest, { id, until });
     if (approved.size > MAX_REMEMBERED) approved.delete(approved.keys().next().value!);
   }
 
-  function reused(digest: string): boolean {
-    const until = approved.get(digest);
-    if (until === undefined) return false;
-    if (until > deps.now()) return true;
+  /** The id of the approval still reused for this digest, if any. */
+  function reused(digest: string): string | undefined {
+    const entry = approved.get(digest);
+    if (entry === undefined) return undefined;
+    if (entry.until > deps.now()) return entry.id;
     approved.delete(digest);
-    return false;
+    return undefined;
   }
 
   return {
     async check(policy, plan, wait, forced) {
       const reasons = [...approvalReasons(policy.approval, plan), ...(forced ? [forced] : [])];
-      if (reasons.length === 0) return;
+      if (reasons.length === 0) return undefined;
       const digest = planDigest(plan);
       const summary = planSummary(plan, reasons);
-      if (!forced && reused(digest)) {
-        deps.audit.write({ event: "approve", task: policy.task, session: null, outcome: "reused", digest: digest.slice(0, 16) });
-        return;
+      const earlier = forced ? undefined : reused(digest);
+      if (earlier) {
+        deps.audit.write({ event: "approve", task: policy.task, session: null, outcome: "reused", approval: earlier, digest: digest.slice(0, 16) });
+        return earlier;
       }
       const timeoutSeconds = policy.approval?.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
       // Reusing an approval given over budget would lift the budget for the whole window.
@@ -129,7 +135,7 @@ export function createApprovals(deps: ApprovalsDeps): Approvals {
         repositories: summary.repositories ?? ["*"], permissions: flatPermissions(summary), ttlSeconds: summary.ttlSeconds,
         requesterPid: requester.pid, requesterExecutable: requester.executable, parentSession: view.parentSession,
       });
-      await new Promise<void>((resolve, reject) => {
+      return new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => {
           if (!pending.delete(id)) return;
           deps.audit.write({ event: "approval.timeout", task: policy.task, session: null, outcome: "timeout", approval: id, timeoutSeconds });
@@ -146,12 +152,12 @@ export function createApprovals(deps: ApprovalsDeps): Approvals {
           clearTimeout(timer);
           wait?.signal.removeEventListener("abort", onAbort);
           if (error) reject(error);
-          else resolve();
+          else resolve(id);
         };
         pending.set(id, {
           view,
           settle: (error) => {
-            if (!error && reuseSeconds > 0) remember(digest, deps.now() + reuseSeconds * 1000);
+            if (!error && reuseSeconds > 0) remember(digest, id, deps.now() + reuseSeconds * 1000);
             finish(error);
           },
         });

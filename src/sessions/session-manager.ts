@@ -82,8 +82,10 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       const over = deps.budget?.over(policy, mints);
       // `over_budget: approve`: the open waits for a person as under `approval:`, the budget named as the reason.
       let approvedOver = false;
+      /** The approval that let this open go ahead, named on its session.open line. */
+      let approval: string | undefined;
       const askApproval = deps.approvals ? async (o: OverBudget) => {
-        await deps.approvals!.check(policy, plan, request.approval, `over its budget of ${o.limit} ${o.budget === "sessions_per_hour" ? "sessions" : "credentials"} per hour`);
+        approval = await deps.approvals!.check(policy, plan, request.approval, `over its budget of ${o.limit} ${o.budget === "sessions_per_hour" ? "sessions" : "credentials"} per hour`);
         return (approvedOver = true);
       } : undefined;
       if (over) await deps.budget!.refuse(over, askApproval);
@@ -97,8 +99,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       opening.set(policy.task, (opening.get(policy.task) ?? 0) + 1);
       try {
         // While it waits, the request holds its place among the task's max_sessions.
-        if (!approvedOver) await deps.approvals?.check(policy, plan, request.approval);
-        return await openSession(policy, plan, request);
+        if (!approvedOver) approval = await deps.approvals?.check(policy, plan, request.approval);
+        return await openSession(policy, plan, request, approval);
       } finally {
         const n = (opening.get(policy.task) ?? 1) - 1;
         if (n > 0) opening.set(policy.task, n);
@@ -140,7 +142,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     },
   };
 
-  async function openSession(policy: Policy, plan: SessionPlan, request: OpenSessionRequest): Promise<Session> {
+  async function openSession(policy: Policy, plan: SessionPlan, request: OpenSessionRequest, approval: string | undefined): Promise<Session> {
     const now = deps.now();
     const session: Session = {
       id: randomUUID(),
@@ -190,7 +192,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
 
     sessions.set(session.id, session);
     live.set(session.task, (live.get(session.task) ?? 0) + 1);
-    deps.audit.write({ event: "session.open", task: session.task, session: session.id, outcome: "ok", expiresAt: isoTime(session.expiresAt), ...(session.sandbox ? { sandbox: session.sandbox.dir } : {}), ...(session.warnings.length > 0 ? { envExpiresFirst: envShortfalls(session).map((f) => f.provider) } : {}) });
+    deps.audit.write({ event: "session.open", task: session.task, session: session.id, outcome: "ok", expiresAt: isoTime(session.expiresAt), ...(approval ? { approval } : {}), ...(session.sandbox ? { sandbox: session.sandbox.dir } : {}), ...(session.warnings.length > 0 ? { envExpiresFirst: envShortfalls(session).map((f) => f.provider) } : {}) });
     for (const lease of minted) {
       deps.audit.write({ event: "mint", task: session.task, session: session.id, outcome: "ok", provider: lease.provider, credential: lease.lease.fingerprint, validUntil: lease.lease.expiresAt === null ? null : isoTime(lease.lease.expiresAt), ...(lease.inEnv ? { inEnv: true } : {}), ...lease.lease.audit });
       scheduleRefresh(session, lease, refreshDeps);

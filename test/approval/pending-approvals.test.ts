@@ -37,10 +37,10 @@ describe("pending approvals", () => {
     const w = waiter();
     const open = approvals.check(policy, plan, w);
     approvals.approve(w.ids[0]!, approvals.list()[0]!.digest, { uid: 2, pid: 3 });
-    await open;
+    expect(await open).toBe(w.ids[0]);
     expect(() => approvals.approve(w.ids[0]!, approvals.list()[0]?.digest ?? "", { uid: 2, pid: 3 })).toThrow(expect.objectContaining({ code: "ERR_APPROVAL_NOT_FOUND" }));
     await vi.advanceTimersByTimeAsync(9 * 60_000);
-    await approvals.check(policy, plan, waiter());
+    expect(await approvals.check(policy, plan, waiter())).toBe(w.ids[0]);
     await vi.advanceTimersByTimeAsync(2 * 60_000);
     const late = waiter();
     const again = approvals.check(policy, plan, late);

@@ -63,9 +63,11 @@ describe("approval of session requests", () => {
     expect(approve.code, approve.stderr).toBe(0);
     const result = await mint.result;
     expect(result.code, result.stderr).toBe(0);
-    expect((JSON.parse(result.stdout) as { credentials: { env: Record<string, string> } }).credentials.env.DEPLOY_KEY).toBe(SECRET);
-    const events = linesOf(id).map((l) => [l.event, l.outcome]);
-    expect(events).toEqual([["approval.request", "pending"], ["approve", "approved"]]);
+    const minted = JSON.parse(result.stdout) as { id: string; credentials: { env: Record<string, string> } };
+    expect(minted.credentials.env.DEPLOY_KEY).toBe(SECRET);
+    // The session's own open line names the approval that let it: the audit links who approved to what was minted.
+    const events = linesOf(id).map((l) => [l.event, l.outcome, l.session]);
+    expect(events).toEqual([["approval.request", "pending", null], ["approve", "approved", null], ["session.open", "ok", minted.id]]);
     expect(linesOf(id)[1]).toMatchObject({ approverUid: process.getuid!() });
     expect(typeof linesOf(id)[1]!.approverPid).toBe("number");
     // Used once: the same id approves nothing more.
@@ -95,12 +97,16 @@ describe("approval of session requests", () => {
 
   it("an approved plan is reused within approval.reuse; another plan is asked for again", async () => {
     const first = startCli(["mint", "--task", "again"], d.env);
-    expect((await d.cli(["approve", await first.pendingId(), "--yes"])).code).toBe(0);
+    const firstId = await first.pendingId();
+    expect((await d.cli(["approve", firstId, "--yes"])).code).toBe(0);
     expect((await first.result).code).toBe(0);
     const second = await d.cli(["mint", "--task", "again"]);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stderr).not.toContain("waiting for approval");
     expect(audit().filter((l) => l.task === "again" && l.event === "approve").map((l) => l.outcome)).toEqual(["approved", "reused"]);
+    // Both opens name the one approval: the reused session is traced to the person who approved the first.
+    const opened = audit().filter((l) => l.task === "again" && l.event === "session.open");
+    expect(opened.map((l) => l.approval)).toEqual([firstId, firstId]);
     // A shorter TTL is another plan: its digest was never approved.
     const other = startCli(["mint", "--task", "again", "--ttl", "5m"], d.env);
     await d.cli(["deny", await other.pendingId()]);
