@@ -155,6 +155,12 @@ export class BrokerClient {
     await this.call<undefined>("DELETE", `/v1/sessions/${encodeURIComponent(id)}`);
   }
 
+  /** Ends every live session of `task`, or every one with `all`, in the daemon; returns the ids it ended. */
+  async closeSessions(which: { task: string } | { all: true }): Promise<string[]> {
+    const query = "task" in which ? `task=${encodeURIComponent(which.task)}` : "all=1";
+    return (await this.call<{ revoked: string[] }>("DELETE", `/v1/sessions?${query}`)).revoked;
+  }
+
   /** Ends the session and returns it as it was at its end (null from a daemon that answers 204 only). */
   async closeSessionWithView(id: string): Promise<SessionView | null> {
     return (await this.call<SessionView | undefined>("DELETE", `/v1/sessions/${encodeURIComponent(id)}?view=1`)) ?? null;

@@ -13,6 +13,7 @@ import { parseDuration } from "../util/duration.js";
 import type { Approvals } from "../approval/pending-approvals.js";
 import { registerApprovalRoutes } from "./approval-routes.js";
 import { approvalWait } from "./approval-wait.js";
+import { endSessions } from "./end-sessions.js";
 import { holdOpen } from "./connection-gate.js";
 import type { Logger } from "./logger.js";
 import { registerEventRoutes } from "./session-events-route.js";
@@ -51,6 +52,8 @@ interface OpenBody {
 const errors = { "4xx": errorSchema, "5xx": errorSchema };
 const endQuery = { type: "object", properties: { view: { type: "string", enum: ["1"] } }, additionalProperties: false } as const;
 const sessionsQuery = { type: "object", properties: { task: { type: "string", minLength: 1, maxLength: 200 } }, additionalProperties: false } as const;
+const endManyQuery = { type: "object", properties: { ...sessionsQuery.properties, all: { type: "string", enum: ["1"] } }, additionalProperties: false } as const;
+const revokedSchema = { type: "object", properties: { revoked: { type: "array", items: { type: "string" } } }, required: ["revoked"], additionalProperties: false } as const;
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const app = Fastify({
@@ -139,6 +142,15 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     await deps.sessions.end(request.params.id, "close");
     if (session) return deps.sessions.view(session, false);
     reply.status(204);
+  });
+
+  // Every session (`?all=1`) or a task's (`?task=T`), never by default: a bare DELETE ends nothing.
+  app.delete<{ Querystring: { task?: string; all?: "1" } }>("/v1/sessions", { schema: { querystring: endManyQuery, response: { 200: revokedSchema, ...errors } } }, async (request) => {
+    const { task, all } = request.query;
+    if ((task === undefined) === (all === undefined)) {
+      throw new BrokerError("ERR_BAD_REQUEST", "name the sessions to end: ?task=T or ?all=1 (exactly one)", { fix: "send DELETE /v1/sessions?task=T, or ?all=1 for every live session" });
+    }
+    return { revoked: await endSessions(deps.sessions, task === undefined ? deps.sessions.list() : deps.sessions.listTask(task)) };
   });
 
   if (deps.events) registerEventRoutes(app, { sessions: deps.sessions, events: deps.events });

@@ -52,6 +52,22 @@ describe("daemon sessions (a real daemon process on a temp socket)", () => {
     await expect(d.client.closeSessionWithView(opened.id)).rejects.toMatchObject({ code: "ERR_SESSION_NOT_FOUND" });
   });
 
+  it("`broker revoke --task T` ends T's sessions in one request and no others; `--all` ends the rest", async () => {
+    const reports = [await d.client.openSession({ task: "report" }), await d.client.openSession({ task: "report" })];
+    const other = await d.client.openSession({ task: "short" });
+    const byTask = await d.cli(["revoke", "--task", "report", "--json"]);
+    expect(byTask.code, byTask.stderr).toBe(0);
+    expect((JSON.parse(byTask.stdout) as { revoked: string[] }).revoked.sort()).toEqual(reports.map((s) => s.id).sort());
+    expect((await d.client.listSessions()).map((s) => s.id)).toEqual([other.id]);
+    // Each ended as a single DELETE ends one: its credentials' revocation attempted and recorded, its close audited.
+    for (const s of reports) expect(auditLines(d).filter((l) => l.session === s.id).map((l) => l.event)).toEqual(expect.arrayContaining(["revoke", "session.close"]));
+    const all = await d.cli(["revoke", "--all"]);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout).toBe(`revoked 1 session(s): ${other.id}\n`);
+    expect(await d.client.listSessions()).toEqual([]);
+    expect((await d.cli(["revoke", "--all"])).stdout).toBe("revoked 0 session(s)\n");
+  });
+
   it("prints env and dotenv formats", async () => {
     const env = await d.cli(["mint", "--task", "report", "--format", "env"]);
     expect(env.stdout).toContain(`export DEMO_TOKEN='${secretValue}'`);

@@ -20,11 +20,21 @@ export default async function revoke(ctx: CommandContext): Promise<number> {
   }
   const client = new BrokerClient(parsed.places.socket);
   // With --task the daemon answers ERR_TASK_UNKNOWN for a name it has no policy for (a typo).
-  const targets = ids.length > 0 ? ids : (await client.listSessions(all ? undefined : task)).filter((s) => all || s.task === task).map((s) => s.id);
-  const revoked = await closeAll(client, targets, ids.length === 0);
+  const revoked = ids.length > 0 ? await closeAll(client, ids, false) : await closeListed(client, all ? { all: true } : { task: task! });
   if (parsed.json) printJson(ctx.stdout, { revoked });
   else ctx.stdout.write(`revoked ${revoked.length} session(s)${revoked.length ? `: ${revoked.join(", ")}` : ""}\n`);
   return 0;
+}
+
+/** One request ends them all in the daemon; a daemon older than that route gets one DELETE per listed session. */
+async function closeListed(client: BrokerClient, which: { task: string } | { all: true }): Promise<string[]> {
+  try {
+    return await client.closeSessions(which);
+  } catch (error) {
+    if (!(error instanceof BrokerError && error.code === "ERR_ROUTE_NOT_FOUND")) throw error;
+  }
+  const listed = await client.listSessions("task" in which ? which.task : undefined);
+  return closeAll(client, listed.filter((s) => !("task" in which) || s.task === which.task).map((s) => s.id), true);
 }
 
 /** DELETEs issued this many at a time: one by one, ending 10,000 sessions took half a minute. */
