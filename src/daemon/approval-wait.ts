@@ -19,14 +19,22 @@ export interface OpenWait {
 }
 
 export function approvalWait(socket: Socket, response: ServerResponse, parentSession: string | null): OpenWait {
-  const controller = new AbortController();
-  const onClose = () => controller.abort();
-  socket.once("close", onClose);
+  // Made when an approval first asks for it: most opens need none, and each controller and
+  // close listener cost every open (a few percent of the daemon's time per session).
+  let controller: AbortController | undefined;
+  const onClose = () => controller?.abort();
   let held = false;
   const wait: ApprovalWait = {
     requester: () => requesterOf(socket),
     parentSession,
-    signal: controller.signal,
+    get signal() {
+      if (!controller) {
+        controller = new AbortController();
+        if (socket.destroyed) controller.abort();
+        else socket.once("close", onClose);
+      }
+      return controller.signal;
+    },
     onPending(id) {
       held = true;
       holdOpen(socket);
@@ -37,7 +45,7 @@ export function approvalWait(socket: Socket, response: ServerResponse, parentSes
   return {
     wait,
     done() {
-      socket.off("close", onClose);
+      if (controller) socket.off("close", onClose);
       if (held) releaseHold(socket);
     },
   };
