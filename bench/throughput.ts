@@ -20,8 +20,8 @@ import { openWireConnection, type WireConnection } from "./wire-connection.js";
 const SECTION = "2 daemon";
 const CEILING = fileURLToPath(new URL("./ceiling-server.js", import.meta.url));
 
-async function startCeiling(socket: string, bodyBytes: number, cleanups: Cleanups): Promise<() => Promise<void>> {
-  const proc = spawn(process.execPath, [CEILING, socket, String(bodyBytes)], { stdio: ["pipe", "pipe", "inherit"] });
+async function startCeiling(socket: string, bodyBytes: number, cleanups: Cleanups, framework?: "fastify"): Promise<() => Promise<void>> {
+  const proc = spawn(process.execPath, [CEILING, socket, String(bodyBytes), ...(framework ? [framework] : [])], { stdio: ["pipe", "pipe", "inherit"] });
   const stop = stopper(proc, 5_000);
   cleanups.add(stop);
   await new Promise<void>((resolve, reject) => {
@@ -77,18 +77,24 @@ export async function benchThroughput(root: BenchRoot, daemon: Daemon, report: R
   const bodyBytes = Buffer.byteLength(sample.body);
   const ceilingSocket = join(root.path, "ceiling.sock");
   const stopCeiling = await startCeiling(ceilingSocket, bodyBytes, cleanups);
+  const fastifySocket = join(root.path, "ceiling-fastify.sock");
+  const stopFastify = await startCeiling(fastifySocket, bodyBytes, cleanups, "fastify");
 
   for (const concurrency of [1, 64]) {
     const broker = await openConnections(root.socket, concurrency);
     const ceiling = await openConnections(ceilingSocket, concurrency);
     await measure(broker, concurrency, 0.5);
     await measure(ceiling, concurrency, 0.5);
-    const runs = { broker: [] as Run[], ceiling: [] as Run[] };
+    // fastify alone, at 64 only: what of the ceiling the daemon's framework leaves for its own work.
+    const framework = concurrency === 64 ? await openConnections(fastifySocket, concurrency) : [];
+    if (framework.length > 0) await measure(framework, concurrency, 0.5);
+    const runs = { broker: [] as Run[], ceiling: [] as Run[], fastify: [] as Run[] };
     for (let r = 0; r < options.rounds; r++) {
       runs.broker.push(await measure(broker, concurrency, options.seconds));
       runs.ceiling.push(await measure(ceiling, concurrency, options.seconds));
+      if (framework.length > 0) runs.fastify.push(await measure(framework, concurrency, options.seconds));
     }
-    for (const connection of [...broker, ...ceiling]) connection.close();
+    for (const connection of [...broker, ...ceiling, ...framework]) connection.close();
     const b = summarise(runs.broker);
     const c = summarise(runs.ceiling);
     const at = `at concurrency ${concurrency}`;
@@ -105,6 +111,11 @@ export async function benchThroughput(root: BenchRoot, daemon: Daemon, report: R
         detail,
       }),
     );
+    if (runs.fastify.length > 0) {
+      const f = summarise(runs.fastify);
+      const against = { measure: "node:http ceiling", value: c.perSecond, unit: "/s" };
+      report.add(versus({ section: SECTION, measure: `fastify alone, the same answers, no session work, ${at}`, value: f.perSecond, unit: "/s", against, detail: { ...f } }));
+    }
     report.add(versus({ section: SECTION, measure: `request latency p50 ${at}`, value: b.p50, unit: "ms", against: { measure: "ceiling", value: c.p50, unit: "ms" } }));
     report.add(
       versus({
@@ -118,6 +129,7 @@ export async function benchThroughput(root: BenchRoot, daemon: Daemon, report: R
     );
   }
   await stopCeiling();
+  await stopFastify();
   const live = (await daemon.client.health()).sessions;
   if (live !== 0) throw new Error(`${live} sessions were left open by the throughput runs`);
 }
