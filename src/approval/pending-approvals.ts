@@ -42,13 +42,10 @@ export interface PendingView {
 
 export interface Approvals {
   /**
-   * Returns once `plan` may be minted: no approval needed, reused, or approved; throws otherwise.
-   * `forced` is a reason the policy's own conditions do not give (an open over its budget with
-   * `over_budget: approve`): then it is always asked, never reused.
-   */
-  /**
-   * Resolves once the open may go ahead: with the id of the approval that let it (a reused
-   * approval's own id), or undefined when the plan needed none.
+   * Returns once `plan` may be minted: no approval needed (undefined), or reused or approved (the
+   * approval's id, a reused one's own); throws otherwise. `forced` is a reason the policy's own
+   * conditions do not give (an open over its budget with `over_budget: approve`): then it is
+   * always asked, never reused.
    */
   check(policy: Policy, plan: SessionPlan, wait: ApprovalWait | undefined, forced?: string): Promise<string | undefined>;
   list(): PendingView[];

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { createServer as tlsServer, type Server } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bwrapWorks } from "../helpers/bwrap.js";
+import { CLI } from "../helpers/cli.js";
 import { tempDir } from "../helpers/tmp.js";
 import { readReport, startBoxFixture, type BoxFixture } from "../run/box-fixture.js";
 import { recordCreated, recordFigure, recordSecret, recordText } from "./support/evidence.js";
@@ -67,6 +68,7 @@ describe.skipIf(!bwrapWorks() || !process.env.DBUS_SESSION_BUS_ADDRESS)("attacks
     { name: "list sessions", script: sock("http://b/v1/sessions"), refused: (o) => o.includes("ERR_SESSION_SCOPE") && !o.includes(otherSession.id) },
     { name: "another session's credentials", script: sock(`http://b/v1/sessions/${otherSession.id}/credentials`), refused: (o) => !o.includes(otherSession.value) && o.includes("ERR_SESSION_SCOPE") },
     { name: "revoke another session", script: sock(`-X DELETE http://b/v1/sessions/${otherSession.id}`), refused: (o) => o.includes("ERR_SESSION_SCOPE") },
+    { name: "revoke every session (broker revoke --all)", script: `node '${CLI}' revoke --all 2>&1`, refused: (o) => o.includes("ERR_SESSION_SCOPE") && !o.includes(otherSession.id) },
     { name: "file store and passphrase", script: `cat '${join(f.d.stateDir, "journal.jsonl")}' '${join(f.d.root, "state")}'/* 2>&1; echo "$BROKER_STORE_PASSPHRASE"`, refused: (o) => !o.includes("{") && !o.includes("test passphrase") },
     { name: "planted ~/.aws and ~/.ssh", script: 'cat "$HOME/.aws/credentials" "$HOME/.ssh/id_ed25519"', refused: (o) => !o.includes("AKIAPLANTED") && !o.includes("planted-operator-key") },
     { name: "see or signal the daemon", script: `kill -STOP ${f.d.process.pid} && echo SIGNALLED; ls /proc | grep -c '^[0-9]'`, refused: (o) => !o.includes("SIGNALLED") && Number(o.trim().split("\n").at(-1)) < 10 },
