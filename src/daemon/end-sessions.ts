@@ -6,29 +6,13 @@
 import { isBrokerError } from "../errors.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import type { Session } from "../sessions/session.js";
+import { endEach } from "../util/end-each.js";
 
 /** Sessions ended at once: their revocations' upstream calls come in bursts no larger than this. */
 const IN_FLIGHT = 64;
 
-/** Ends `chosen`, answering with the ids it ended in their order; after a failure it starts no more and throws it. */
-export async function endSessions(sessions: SessionManager, chosen: readonly Session[]): Promise<string[]> {
-  const ids = chosen.map((s) => s.id);
-  const ended = new Array<boolean>(ids.length).fill(false);
-  const failures: unknown[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (failures.length === 0 && next < ids.length) {
-      const i = next++;
-      try {
-        await sessions.end(ids[i]!, "close");
-        ended[i] = true;
-      } catch (error) {
-        // A session that ended on its own since it was chosen is already what was asked.
-        if (!(isBrokerError(error) && error.code === "ERR_SESSION_NOT_FOUND")) failures.push(error);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, ids.length) }, worker));
-  if (failures.length > 0) throw failures[0];
-  return ids.filter((_, i) => ended[i]);
+/** Ends `chosen`, answering with the ids it ended in their order; a session that ended on its own meanwhile is skipped. */
+export function endSessions(sessions: SessionManager, chosen: readonly Session[]): Promise<string[]> {
+  const gone = (error: unknown) => isBrokerError(error) && error.code === "ERR_SESSION_NOT_FOUND";
+  return endEach(chosen.map((s) => s.id), IN_FLIGHT, (id) => sessions.end(id, "close"), gone);
 }

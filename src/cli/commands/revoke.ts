@@ -3,6 +3,7 @@ import { BrokerClient } from "../../client/broker-client.js";
 import { BrokerError } from "../../errors.js";
 import { parseCommandArgs, stringFlag } from "../args.js";
 import { printJson, type CommandContext } from "../context.js";
+import { endEach } from "../../util/end-each.js";
 
 const USAGE = "broker revoke ID | --task T | --all";
 
@@ -40,24 +41,8 @@ async function closeListed(client: BrokerClient, which: { task: string } | { all
 /** DELETEs issued this many at a time: one by one, ending 10,000 sessions took half a minute. */
 const IN_FLIGHT = 16;
 
-/** Ends `targets`, returning those it ended in their order; on a failure it starts no more and throws it. */
-async function closeAll(client: BrokerClient, targets: string[], listed: boolean): Promise<string[]> {
-  const ended = new Array<boolean>(targets.length).fill(false);
-  let next = 0;
-  const failures: unknown[] = [];
-  const worker = async () => {
-    while (failures.length === 0 && next < targets.length) {
-      const i = next++;
-      try {
-        await client.closeSession(targets[i]!);
-        ended[i] = true;
-      } catch (error) {
-        // A session that ended between the listing and the DELETE is already what we wanted.
-        if (!(error instanceof BrokerError && error.code === "ERR_SESSION_NOT_FOUND" && listed)) failures.push(error);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, targets.length) }, worker));
-  if (failures.length > 0) throw failures[0];
-  return targets.filter((_, i) => ended[i]);
+/** Ends `targets` with one DELETE each; a listed session that ended since the listing is skipped, a named one is an error. */
+function closeAll(client: BrokerClient, targets: string[], listed: boolean): Promise<string[]> {
+  const gone = (error: unknown) => listed && error instanceof BrokerError && error.code === "ERR_SESSION_NOT_FOUND";
+  return endEach(targets, IN_FLIGHT, (id) => client.closeSession(id), gone);
 }
