@@ -177,7 +177,7 @@ export async function benchInjection(root: BenchRoot, daemon: Daemon, setup: Inj
         const bytes = method === "GET" ? answer.bytes : Number(answer.head);
         const whole = answer.status === 200 && bytes === options.mib * CHUNK.length;
         // The direct and relayed paths failing is the bench's own fault; the intercepted one shows in the count row below.
-        if (!whole && side !== box) throw new Error(`bench: direct ${what} answered ${answer.status} with ${bytes} bytes`);
+        if (!whole && side !== box) throw new Error(`bench: ${name} ${what} answered ${answer.status} with ${bytes} bytes`);
         if (whole && r > 0) runs[name].push(options.mib / (answer.ms / 1000));
       }
     }
