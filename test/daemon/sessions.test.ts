@@ -52,7 +52,7 @@ describe("daemon sessions (a real daemon process on a temp socket)", () => {
     await expect(d.client.closeSessionWithView(opened.id)).rejects.toMatchObject({ code: "ERR_SESSION_NOT_FOUND" });
   });
 
-  it("`broker revoke --task T` ends T's sessions in one request and no others; `--all` ends the rest", async () => {
+  it("`broker revoke --task T` ends T's sessions and no others; `--all` ends the rest", async () => {
     const reports = [await d.client.openSession({ task: "report" }), await d.client.openSession({ task: "report" })];
     const other = await d.client.openSession({ task: "short" });
     const byTask = await d.cli(["revoke", "--task", "report", "--json"]);
